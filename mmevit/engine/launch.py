@@ -1,0 +1,65 @@
+"""Config adjustments that let mmdet/mmseg configs run on CPU-only torch."""
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.logging import print_log
+
+TASKS = ('mmdet', 'mmseg')
+
+
+def task_of(cfg):
+    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``.
+
+    Raises:
+        ValueError: The config belongs to neither codebase.
+    """
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise ValueError(f'config default_scope={scope!r}; mmevit tools run '
+                         f'configs of {TASKS} (inherit an mmdet:: or mmseg:: '
+                         'base config)')
+    return scope
+
+
+def replace_sync_bn(cfg_node):
+    """Turn every ``SyncBN`` norm config into ``BN`` (in place).
+
+    SyncBN needs a process group on CUDA; single-process and CPU runs use
+    plain BN, which is what SyncBN computes with one process anyway.
+
+    Returns:
+        int: Number of replaced entries.
+    """
+    count = 0
+    if isinstance(cfg_node, dict):
+        if cfg_node.get('type') == 'SyncBN':
+            cfg_node['type'] = 'BN'
+            count += 1
+        for value in cfg_node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(cfg_node, (list, tuple)):
+        for value in cfg_node:
+            count += replace_sync_bn(value)
+    return count
+
+
+def prepare_cpu_distributed(cfg):
+    """Start a gloo process group for a CPU-only ``--launcher pytorch`` run.
+
+    mmengine's launcher calls ``torch.cuda.set_device``, which fails on a
+    CPU-only torch; the Runner skips its own initialisation when a group
+    exists. DDP must also get no ``device_ids`` for CPU modules.
+    """
+    if torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if cfg.get('model_wrapper_cfg') is None:
+        # device_ids=None: mmengine would otherwise pass [LOCAL_RANK].
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                                     device_ids=None, broadcast_buffers=False)
+    print_log(f'CPU distributed run: rank {dist.get_rank()} of '
+              f'{dist.get_world_size()} (gloo), LOCAL_RANK='
+              f'{os.environ.get("LOCAL_RANK")}', logger='current')

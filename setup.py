@@ -1,0 +1,62 @@
+"""Install mmevit. Configs and tools are shipped under ``mmevit/.mim`` so
+that ``mmevit::`` config references resolve, as in mmdet and mmpretrain."""
+import os
+import os.path as osp
+import shutil
+import sys
+
+from setuptools import find_packages, setup
+
+ROOT = osp.dirname(osp.abspath(__file__))
+
+
+def read_version():
+    namespace = {}
+    with open(osp.join(ROOT, 'mmevit', 'version.py')) as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+def read_requirements(name):
+    with open(osp.join(ROOT, 'requirements', name)) as f:
+        return [line.strip() for line in f
+                if line.strip() and not line.startswith('#')]
+
+
+def add_mim_extension():
+    """Link (editable) or copy (wheel, sdist) configs/ and tools/ into
+    mmevit/.mim."""
+    copy = any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist'))
+    mim = osp.join(ROOT, 'mmevit', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in ('configs', 'tools'):
+        target = osp.join(mim, name)
+        if osp.islink(target) or osp.isfile(target):
+            os.remove(target)
+        elif osp.isdir(target):
+            shutil.rmtree(target)
+        if copy:
+            shutil.copytree(osp.join(ROOT, name), target)
+        else:
+            os.symlink(osp.join('..', '..', name), target)
+
+
+add_mim_extension()
+setup(
+    name='mmevit',
+    version=read_version(),
+    description='EfficientViT (CVPR 2023) backbones and necks for mmdet and '
+    'mmsegmentation',
+    long_description=open(osp.join(ROOT, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.8',
+    packages=find_packages(exclude=('tests', 'tools', 'configs')),
+    include_package_data=True,
+    package_data={'mmevit': ['.mim/configs/**/*.py', '.mim/tools/*.py',
+                             '.mim/tools/*.sh']},
+    install_requires=['torch>=2.0', 'mmcv>=2.0.0rc4,<2.2.0'] +
+    read_requirements('runtime.txt'),
+    extras_require={'tests': read_requirements('tests.txt')},
+    license='Apache-2.0',
+    zip_safe=False,
+)
