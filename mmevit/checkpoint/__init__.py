@@ -1,0 +1,23 @@
+from .conversion import (
+                         convert_efficientvit_state_dict,
+                         guess_arch_name,
+                         official_key_to_mmevit,
+                         resize_attention_biases,
+)
+from .pretrained import extract_backbone_state_dict, load_pretrained_backbone, read_checkpoint
+from .safe_load import (
+                         SAFE_GLOBALS,
+                         CheckpointError,
+                         allow_mmengine_checkpoint_types,
+                         load_checkpoint_file,
+                         register_local_checkpoint_loader,
+)
+
+__all__ = [
+    'convert_efficientvit_state_dict', 'guess_arch_name',
+    'official_key_to_mmevit', 'resize_attention_biases',
+    'extract_backbone_state_dict', 'load_pretrained_backbone',
+    'read_checkpoint', 'SAFE_GLOBALS', 'CheckpointError',
+    'allow_mmengine_checkpoint_types', 'load_checkpoint_file',
+    'register_local_checkpoint_loader'
+]

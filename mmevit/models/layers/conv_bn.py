@@ -1,0 +1,87 @@
+"""Conv2d + BatchNorm2d pair that can be folded into one convolution."""
+import torch
+from torch import nn
+
+BN_EPS = 1e-5
+
+
+def fold_bn_into_conv(conv_weight, bn_weight, bn_bias, running_mean,
+                      running_var, eps):
+    """Return ``(weight, bias)`` of the conv equivalent to conv -> BN (eval).
+
+    Args:
+        conv_weight (Tensor): Weight of a bias-free convolution.
+        bn_weight, bn_bias, running_mean, running_var (Tensor): BN state.
+        eps (float): BN epsilon.
+    """
+    scale = bn_weight / torch.sqrt(running_var + eps)
+    weight = conv_weight * scale.reshape(-1, 1, 1, 1)
+    bias = bn_bias - running_mean * scale
+    return weight, bias
+
+
+class ConvBN(nn.Sequential):
+    """A bias-free convolution followed by BatchNorm2d.
+
+    In deploy mode the pair is one biased convolution (``bn`` is an
+    ``Identity``). A deploy-mode module still loads an unfused state dict: the
+    BN entries are folded into the convolution on load.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Kernel size. Defaults to 1.
+        stride (int): Stride. Defaults to 1.
+        padding (int): Zero padding. Defaults to 0.
+        groups (int): Convolution groups. Defaults to 1.
+        bn_weight_init (float): Initial BN weight; 0 makes a residual branch
+            start as identity. Defaults to 1.
+        deploy (bool): Build the fused form. Defaults to False.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=1, stride=1,
+                 padding=0, groups=1, bn_weight_init=1.0, deploy=False):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                              padding, groups=groups, bias=deploy)
+        if deploy:
+            self.bn = nn.Identity()
+        else:
+            self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
+            nn.init.constant_(self.bn.weight, bn_weight_init)
+            nn.init.zeros_(self.bn.bias)
+
+    @property
+    def deploy(self):
+        return isinstance(self.bn, nn.Identity)
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold BN into the convolution in place (running statistics used)."""
+        if self.deploy:
+            return
+        conv, bn = self.conv, self.bn
+        weight, bias = fold_bn_into_conv(conv.weight, bn.weight, bn.bias,
+                                         bn.running_mean, bn.running_var,
+                                         bn.eps)
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels,
+                          conv.kernel_size, conv.stride, conv.padding,
+                          groups=conv.groups, bias=True).to(conv.weight)
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
+        self.conv = fused
+        self.bn = nn.Identity()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        bn_prefix = prefix + 'bn.'
+        if self.deploy and bn_prefix + 'running_mean' in state_dict:
+            weight, bias = fold_bn_into_conv(
+                state_dict[prefix + 'conv.weight'],
+                state_dict.pop(bn_prefix + 'weight'),
+                state_dict.pop(bn_prefix + 'bias'),
+                state_dict.pop(bn_prefix + 'running_mean'),
+                state_dict.pop(bn_prefix + 'running_var'), BN_EPS)
+            state_dict.pop(bn_prefix + 'num_batches_tracked', None)
+            state_dict[prefix + 'conv.weight'] = weight
+            state_dict[prefix + 'conv.bias'] = bias
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

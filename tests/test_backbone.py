@@ -1,0 +1,208 @@
+"""EfficientViT backbone: shapes, options, arch validation, deploy mode."""
+import pytest
+import torch
+from torch import nn
+
+from mmevit.models import EfficientViT
+from mmevit.models.layers import ConvBN
+
+ARCHS = sorted(EfficientViT.arch_zoo)
+
+
+def strides_shapes(h, w):
+    """Expected (H, W) of the stride 16, 32, 64 outputs."""
+    shapes = []
+    for _ in range(4):  # patch embedding: four stride-2 3x3 convs
+        h, w = (h + 1) // 2, (w + 1) // 2
+    for _ in range(3):
+        shapes.append((h, w))
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return shapes
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('size', [(224, 224), (112, 137), (200, 328)])
+def test_output_shapes_every_arch(arch, size):
+    model = EfficientViT(arch=arch).eval()
+    dims = EfficientViT.arch_zoo[arch]['embed_dims']
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, *size))
+    assert len(outs) == 3
+    for out, dim, hw in zip(outs, dims, strides_shapes(*size)):
+        assert out.shape == (2, dim, *hw)
+
+
+@pytest.mark.parametrize('size', [(1, 1), (17, 33), (800, 1333)])
+def test_extreme_sizes(size):
+    model = EfficientViT(arch='m0').eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *size))
+    assert [o.shape[2:] for o in outs] == strides_shapes(*size)
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_out_indices_subset():
+    model = EfficientViT(arch='m1', out_indices=(2, 0)).eval()
+    outs = model(torch.randn(1, 3, 96, 96))
+    assert [o.shape[1] for o in outs] == [128, 192]
+
+
+def test_frozen_stages_stay_frozen_in_train_mode():
+    model = EfficientViT(arch='m0', frozen_stages=2)
+    model.train()
+    for module in (model.patch_embed, model.stages[0], model.stages[1]):
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    assert model.stages[2].training
+    assert all(p.requires_grad for p in model.stages[2].parameters())
+    frozen = {n: p.clone() for n, p in model.stages[0].state_dict().items()}
+    model(torch.randn(2, 3, 64, 64))  # BN stats of frozen parts do not move
+    for name, value in model.stages[0].state_dict().items():
+        assert torch.equal(value, frozen[name]), name
+
+
+def test_frozen_stages_patch_embed_only():
+    model = EfficientViT(arch='m0', frozen_stages=0).train()
+    assert all(not p.requires_grad for p in model.patch_embed.parameters())
+    assert all(p.requires_grad for p in model.stages.parameters())
+
+
+def test_norm_eval_keeps_bn_in_eval():
+    model = EfficientViT(arch='m0', norm_eval=True).train()
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not bn.training for bn in bns)
+    assert EfficientViT(arch='m0').train().stages[0].training
+
+
+def test_with_cp_gives_same_gradients():
+    torch.manual_seed(0)
+    plain = EfficientViT(arch='m0', drop_path_rate=0.)
+    ckpt = EfficientViT(arch='m0', with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 96)
+    grads = []
+    for model in (plain, ckpt):
+        model.train()
+        sum(o.sum() for o in model(x)).backward()
+        grads.append(model.stages[1].blocks[0].mixer.m.attn.attention_biases
+                     .grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_drop_path_random_in_train_identity_in_eval():
+    model = EfficientViT(arch='m0', drop_path_rate=0.5)
+    randomize_bn(model)  # zero-initialised branches would drop nothing
+    x = torch.randn(4, 3, 64, 64)
+    model.train()
+    torch.manual_seed(1)
+    a = model(x)[2]
+    torch.manual_seed(2)
+    b = model(x)[2]
+    assert not torch.allclose(a, b)
+    model.eval()
+    torch.testing.assert_close(model(x)[2], model(x)[2])
+
+
+def test_window_sizes_set_bias_tables_and_keep_shapes():
+    model = EfficientViT(arch='m4', window_sizes=[7, 7, 14]).eval()
+    attn = model.stages[2].blocks[0].mixer.m.attn
+    assert attn.attention_biases.shape == (4, 14 * 14)
+    outs = model(torch.randn(1, 3, 320, 320))
+    assert [o.shape[2:] for o in outs] == strides_shapes(320, 320)
+
+
+def test_custom_arch_dict():
+    arch = dict(embed_dims=[32, 64, 96], depths=[1, 1, 1],
+                num_heads=[2, 2, 3], q_kernels=[3, 3, 3])
+    model = EfficientViT(arch=arch).eval()
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [32, 64, 96]
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(arch='m9'), r"Unknown arch 'm9'.*m0.*m5"),
+    (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
+                    num_heads=[4, 4, 4])), r'missing \[.q_kernels.\]'),
+    (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
+                    num_heads=[4, 4, 4], q_kernels=[5] * 4, key_dim=16)),
+     r'unexpected \[.key_dim.\]'),
+    (dict(arch=dict(embed_dims=[64, 130, 192], depths=[1, 2, 3],
+                    num_heads=[4, 4, 4], q_kernels=[5] * 4)), 'divisible'),
+    (dict(arch=dict(embed_dims=[64, 128], depths=[1, 2],
+                    num_heads=[4, 4], q_kernels=[5] * 4)), '3 entries'),
+    (dict(out_indices=(0, 3)), r'out_indices=\[0, 3\]'),
+    (dict(frozen_stages=4), 'frozen_stages=4'),
+    (dict(window_sizes=(7, 0, 7)), r'window_sizes=\[7, 0, 7\]'),
+])
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EfficientViT(**kwargs)
+
+
+def randomize_bn(model, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data = torch.rand(m.weight.shape, generator=gen) + 0.5
+            m.bias.data = torch.randn(m.bias.shape, generator=gen) * 0.1
+            m.running_mean = torch.randn(m.running_mean.shape,
+                                         generator=gen) * 0.1
+            m.running_var = torch.rand(m.running_var.shape,
+                                       generator=gen) + 0.5
+    for m in model.modules():
+        if hasattr(m, 'attention_biases'):
+            m.attention_biases.data.normal_(generator=gen)
+
+
+def rel_diff(a, b):
+    return ((a - b).abs().max() / a.abs().max()).item()
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_switch_to_deploy_same_outputs_no_bn(arch):
+    model = EfficientViT(arch=arch)
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 150, 190)
+    with torch.no_grad():
+        ref = model(x)
+        model.switch_to_deploy()
+        fused = model(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for a, b in zip(ref, fused):
+        assert rel_diff(a, b) <= 1e-4
+
+
+def test_deploy_model_loads_unfused_weights():
+    model = EfficientViT(arch='m0')
+    randomize_bn(model)
+    model.eval()
+    deployed = EfficientViT(arch='m0', deploy=True).eval()
+    deployed.load_state_dict(model.state_dict())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in deployed.modules())
+    assert all(isinstance(m.bn, nn.Identity) for m in deployed.modules()
+               if isinstance(m, ConvBN))
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        for a, b in zip(model(x), deployed(x)):
+            assert rel_diff(a, b) <= 1e-4
+
+
+def test_attention_bias_cache_follows_weight_changes():
+    model = EfficientViT(arch='m0')
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)[2]
+        state = model.state_dict()
+        for k in state:
+            if k.endswith('attention_biases'):
+                state[k] = torch.randn_like(state[k])
+        model.load_state_dict(state)
+        after = model(x)[2]
+        fresh = EfficientViT(arch='m0').eval()
+        fresh.load_state_dict(state)
+        expected = fresh(x)[2]
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected)

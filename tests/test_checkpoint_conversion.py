@@ -1,0 +1,192 @@
+"""Loading official, timm and mmevit checkpoints into the backbone."""
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from mmevit.checkpoint import (
+    CheckpointError,
+    convert_efficientvit_state_dict,
+    load_pretrained_backbone,
+    official_key_to_mmevit,
+    resize_attention_biases,
+)
+from mmevit.models import EfficientViT
+from mmevit.testing import OfficialEfficientViT, official_state_dict
+
+ARCHS = sorted(EfficientViT.arch_zoo)
+
+
+def official_imagenet_checkpoint(arch, seed=0):
+    """A checkpoint laid out like the released ``efficientvit_mX.pth``:
+    {'model': ...} with heads, bias indices and 4x4 stage-3 bias tables."""
+    ref = OfficialEfficientViT(**EfficientViT.arch_zoo[arch],
+                               window_sizes=(7, 7, 4), num_classes=1000)
+    return {'model': official_state_dict(ref, seed)}
+
+
+def timm_checkpoint(arch, seed=0):
+    """A state dict laid out like timm's ``efficientvit_mX.r224_in1k``."""
+    model = EfficientViT(arch=arch, window_sizes=(7, 7, 4))
+    state = dict(official_state_dict(model, seed))
+    dims = EfficientViT.arch_zoo[arch]['embed_dims']
+    for key in list(state):
+        if key.endswith('attention_biases'):
+            window = 4 if key.startswith('stages.2') else 7
+            idx_key = key.replace('attention_biases', 'attention_bias_idxs')
+            state[idx_key] = torch.zeros(window**2, window**2,
+                                         dtype=torch.long)
+    state['head.bn.weight'] = torch.ones(dims[2])
+    state['head.linear.weight'] = torch.zeros(1000, dims[2])
+    state['head.linear.bias'] = torch.zeros(1000)
+    return state
+
+
+@pytest.mark.parametrize('key, expected', [
+    ('patch_embed.0.c.weight', 'patch_embed.conv1.conv.weight'),
+    ('patch_embed.6.bn.running_var', 'patch_embed.conv4.bn.running_var'),
+    ('blocks1.0.dw0.m.c.weight', 'stages.0.blocks.0.dw0.m.conv.weight'),
+    ('blocks2.0.1.m.pw1.c.weight',
+     'stages.1.downsample.res1.1.m.pw1.conv.weight'),
+    ('blocks2.1.se.fc1.weight', 'stages.1.downsample.patchmerge.se.fc1.weight'),
+    ('blocks3.2.0.m.bn.bias', 'stages.2.downsample.res2.0.m.bn.bias'),
+    ('blocks3.4.mixer.m.attn.qkvs.0.c.weight',
+     'stages.2.blocks.1.mixer.m.attn.qkvs.0.conv.weight'),
+    ('blocks1.0.mixer.m.attn.proj.1.c.weight',
+     'stages.0.blocks.0.mixer.m.attn.proj.1.conv.weight'),
+])
+def test_official_key_names(key, expected):
+    assert official_key_to_mmevit(key) == expected
+
+
+def test_bias_resize_matches_official_rule():
+    table = torch.randn(4, 16)
+    resized = resize_attention_biases(table, 7)
+    expected = F.interpolate(table.view(1, 4, 4, 4), size=(7, 7),
+                             mode='bicubic').view(4, 49)
+    torch.testing.assert_close(resized, expected)
+    assert resize_attention_biases(table, 4) is table
+    with pytest.raises(ValueError, match='square'):
+        resize_attention_biases(torch.randn(4, 15), 7)
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_official_checkpoint_gives_official_outputs(arch, tmp_path):
+    """Converted weights make mmevit compute what the official network
+    computes with the same (resized) weights."""
+    ckpt = official_imagenet_checkpoint(arch)
+    path = tmp_path / f'efficientvit_{arch}.pth'
+    torch.save(ckpt, path)
+    model = EfficientViT(arch=arch,
+                         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()  # strict: raises on any missing/unexpected key
+    model.eval()
+
+    ref = OfficialEfficientViT(**EfficientViT.arch_zoo[arch]).eval()
+    state = dict(ckpt['model'])
+    for key in [k for k in state if k.startswith(('head.', 'blocks3.'))]:
+        if key.startswith('head.') or key.endswith('attention_bias_idxs'):
+            del state[key]
+        elif key.endswith('attention_biases'):
+            state[key] = resize_attention_biases(state[key], 7)
+    ref.load_state_dict(state, strict=False)
+    x = torch.randn(1, 3, 160, 224)
+    with torch.no_grad():
+        for ours, theirs in zip(model(x), ref(x)):
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
+def test_timm_checkpoint_loads_without_missing_keys(arch, fmt, tmp_path):
+    state = timm_checkpoint(arch)
+    path = tmp_path / f'model.{fmt}'
+    if fmt == 'pth':
+        torch.save(state, path)
+    else:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    model = EfficientViT(arch=arch)
+    load_pretrained_backbone(model, str(path))
+    ours = model.state_dict()
+    key = 'stages.1.downsample.patchmerge.se.fc1.weight'
+    torch.testing.assert_close(ours[key], state[key])
+    stage3_bias = 'stages.2.blocks.0.mixer.m.attn.attention_biases'
+    assert ours[stage3_bias].shape[1] == 49
+
+
+def test_mmengine_detector_checkpoint_with_backbone_prefix(tmp_path):
+    model = EfficientViT(arch='m2')
+    weights = official_state_dict(model, seed=3)
+    full = {f'backbone.{k}': v for k, v in weights.items()}
+    full['neck.lateral_convs.0.conv.weight'] = torch.zeros(1)
+    path = tmp_path / 'detector.pth'
+    torch.save({'meta': {'epoch': 12}, 'state_dict': full}, path)
+    fresh = EfficientViT(arch='m2')
+    load_pretrained_backbone(fresh, str(path))
+    for key, value in weights.items():
+        torch.testing.assert_close(fresh.state_dict()[key], value)
+
+
+def test_window_resize_on_direct_load():
+    """A state dict for window 7 loads into a model with larger windows."""
+    weights = official_state_dict(EfficientViT(arch='m4'))
+    model = EfficientViT(arch='m4', window_sizes=[7, 7, 14])
+    model.load_state_dict(weights)
+    table = model.stages[2].blocks[0].mixer.m.attn.attention_biases
+    expected = resize_attention_biases(
+        weights['stages.2.blocks.0.mixer.m.attn.attention_biases'], 14)
+    torch.testing.assert_close(table.detach(), expected)
+
+
+def test_wrong_arch_is_named(tmp_path):
+    path = tmp_path / 'efficientvit_m5.pth'
+    torch.save(official_imagenet_checkpoint('m5'), path)
+    with pytest.raises(CheckpointError,
+                       match='looks like m5, the config asks for m4'):
+        load_pretrained_backbone(EfficientViT(arch='m4'), str(path))
+
+
+def test_missing_keys_are_named(tmp_path):
+    state = official_imagenet_checkpoint('m0')['model']
+    del state['blocks2.1.conv1.c.weight']
+    path = tmp_path / 'partial.pth'
+    torch.save({'model': state}, path)
+    with pytest.raises(CheckpointError, match=r'missing keys: '
+                       r'stages\.1\.downsample\.patchmerge\.conv1\.conv\.weight'):
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+
+
+def test_unexpected_keys_are_named(tmp_path):
+    state = official_imagenet_checkpoint('m0')['model']
+    state['blocks1.0.extra.weight'] = torch.zeros(3)
+    path = tmp_path / 'extra.pth'
+    torch.save({'model': state}, path)
+    with pytest.raises(CheckpointError, match=r'unexpected keys: '
+                       r'stages\.0\.blocks\.0\.extra\.weight'):
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+
+
+@pytest.mark.parametrize('content, match', [
+    (None, 'not found'),
+    (b'this is not a checkpoint', 'not a PyTorch checkpoint|corrupt'),
+    ('truncated', 'corrupt, truncated'),
+])
+def test_bad_files_get_one_line_errors(tmp_path, content, match):
+    path = tmp_path / 'weights.pth'
+    if content == 'truncated':
+        torch.save(official_imagenet_checkpoint('m0'), path)
+        path.write_bytes(path.read_bytes()[:5000])
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+    assert str(path) in str(info.value)
+    assert '\n' not in str(info.value)
+
+
+def test_convert_is_idempotent_on_mmevit_weights():
+    weights = official_state_dict(EfficientViT(arch='m1'))
+    again = convert_efficientvit_state_dict(weights)
+    assert again.keys() == weights.keys()
+    for key in weights:
+        assert torch.equal(again[key], weights[key])
