@@ -1,3 +1,5 @@
 from .launch import prepare_cpu_distributed, replace_sync_bn, task_of
+from .seg_data_check import SegDataCheckHook
 
-__all__ = ['prepare_cpu_distributed', 'replace_sync_bn', 'task_of']
+__all__ = ['prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
+           'SegDataCheckHook']

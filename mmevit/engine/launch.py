@@ -57,9 +57,13 @@ def prepare_cpu_distributed(cfg):
         dist.init_process_group(backend='gloo')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg') is None:
-        # device_ids=None: mmengine would otherwise pass [LOCAL_RANK].
-        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel',
-                                     device_ids=None, broadcast_buffers=False)
+        # device_ids=None: mmengine would otherwise pass [LOCAL_RANK]. Keep
+        # the config's find_unused_parameters, which mmengine reads only when
+        # it builds the wrapper itself.
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
     print_log(f'CPU distributed run: rank {dist.get_rank()} of '
               f'{dist.get_world_size()} (gloo), LOCAL_RANK='
               f'{os.environ.get("LOCAL_RANK")}', logger='current')

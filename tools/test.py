@@ -1,0 +1,90 @@
+"""Evaluate a checkpoint of an mmdet or mmseg model (COCO mAP, mIoU)."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmevit.engine import prepare_cpu_distributed, replace_sync_bn, task_of
+from mmevit.engine.cli import exit_on_user_error
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a detector or segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save evaluation logs')
+    parser.add_argument(
+        '--out', help='detection: dump raw results to this .pkl file; '
+        'segmentation: save predicted label maps to this directory')
+    parser.add_argument('--show-dir',
+                        help='write prediction overlays to this directory '
+                        '(relative to the work dir\'s run folder)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. model.backbone.deploy=True')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_drawing(cfg, task, show_dir):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs default_hooks.visualization in '
+                         'the config')
+    hook['draw'] = True
+    if task == 'mmdet':
+        hook['test_out_dir'] = show_dir
+    else:
+        hook['interval'] = 1
+        cfg.visualizer['save_dir'] = show_dir
+
+
+def add_result_output(cfg, task, out):
+    if task == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {out!r} must end with .pkl for detection')
+        cfg.test_evaluator = [cfg.test_evaluator,
+                              dict(type='DumpDetResults', out_file_path=out)]
+    else:
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    task = task_of(cfg)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_drawing(cfg, task, args.show_dir)
+    if args.out:
+        add_result_output(cfg, task, args.out)
+    if args.launcher == 'none':
+        replace_sync_bn(cfg.model)
+    else:
+        prepare_cpu_distributed(cfg)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    with exit_on_user_error():
+        runner = Runner.from_cfg(build_cfg(args))
+        runner.test()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
