@@ -5,6 +5,7 @@ mmengine's checkpoints with the weights_only unpickler.
 """
 from mmengine.config.utils import MODULE2PACKAGE
 
+from . import engine  # noqa: F401  (registers SegDataCheckHook)
 from .checkpoint import allow_mmengine_checkpoint_types, register_local_checkpoint_loader
 from .models import EfficientViT, EfficientViTFPN
 from .version import __version__

@@ -21,7 +21,9 @@ def parse_args():
         'segmentation: save predicted label maps to this directory')
     parser.add_argument('--show-dir',
                         help='write prediction overlays to this directory '
-                        '(relative to the work dir\'s run folder)')
+                        '(detection: relative to the work dir\'s run folder; '
+                        'segmentation: ground truth | prediction pictures in '
+                        'SHOW_DIR/vis_data/vis_image)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. model.backbone.deploy=True')

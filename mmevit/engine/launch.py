@@ -49,7 +49,9 @@ def prepare_cpu_distributed(cfg):
 
     mmengine's launcher calls ``torch.cuda.set_device``, which fails on a
     CPU-only torch; the Runner skips its own initialisation when a group
-    exists. DDP must also get no ``device_ids`` for CPU modules.
+    exists. DDP must also get no ``device_ids`` for CPU modules, and torch
+    has no SyncBN for them: mmseg's SyncBN becomes BN (statistics per
+    process).
     """
     if torch.cuda.is_available():
         return
@@ -64,6 +66,7 @@ def prepare_cpu_distributed(cfg):
             type='MMDistributedDataParallel', device_ids=None,
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+    sync_bn = ', SyncBN replaced by BN' if replace_sync_bn(cfg.model) else ''
     print_log(f'CPU distributed run: rank {dist.get_rank()} of '
               f'{dist.get_world_size()} (gloo), LOCAL_RANK='
-              f'{os.environ.get("LOCAL_RANK")}', logger='current')
+              f'{os.environ.get("LOCAL_RANK")}{sync_bn}', logger='current')

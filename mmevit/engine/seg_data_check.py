@@ -58,12 +58,13 @@ class SegDataCheckHook(Hook):
             raise ValueError(
                 f'{type(dataset).__name__} has no classes; set its '
                 'metainfo=dict(classes=(...), palette=[...])')
+        names = ', '.join(classes[:5]) + (', ...' if len(classes) > 5 else '')
         for head in self._heads(runner):
             if head.num_classes != len(classes):
                 raise ValueError(
                     f'{type(head).__name__}.num_classes={head.num_classes} '
-                    f'but the dataset has {len(classes)} classes '
-                    f'{tuple(classes)}; set num_classes={len(classes)}')
+                    f'but the dataset has {len(classes)} classes ({names}); '
+                    f'set num_classes={len(classes)}')
         for base in _base_datasets(dataset):
             _check_label_maps_exist(base)
 

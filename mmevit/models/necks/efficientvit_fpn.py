@@ -15,12 +15,16 @@ class EfficientViTFPN(BaseModule):
     A standard top-down FPN; then ``num_extra_trans_convs`` 2x2 stride-2
     transposed convs grow finer levels from the finest lateral (each followed
     by a 3x3 conv), and ``add_extra_convs`` or max-pooling adds coarser ones.
-    Outputs are ordered finest first. With the paper's settings:
+    Outputs are ordered finest first; with fewer ``num_outs`` than levels the
+    coarsest are left out (no conv is built for them). With the paper's
+    settings:
 
     - RetinaNet: ``num_extra_trans_convs=1, add_extra_convs='on_input',
       num_outs=5`` -> strides 8, 16, 32, 64, 128.
-    - Mask R-CNN / Semantic FPN: ``num_extra_trans_convs=2, num_outs=5``
-      (or 4) -> strides 4, 8, 16, 32, 64.
+    - Mask R-CNN: ``num_extra_trans_convs=2, num_outs=5`` -> strides 4, 8,
+      16, 32, 64.
+    - Semantic FPN: ``num_extra_trans_convs=2, num_outs=4`` -> strides 4, 8,
+      16, 32.
 
     Args:
         in_channels (list[int]): Channels of each backbone level.
@@ -57,15 +61,15 @@ class EfficientViTFPN(BaseModule):
         if add_extra_convs and add_extra_convs not in _EXTRA_SOURCES:
             raise ValueError(f'add_extra_convs={add_extra_convs!r}; choose '
                              f'False, True or one of {_EXTRA_SOURCES}')
-        num_coarse = num_outs - len(in_channels) - num_extra_trans_convs
-        if num_extra_trans_convs < 0 or num_coarse < 0:
+        num_levels = num_outs - num_extra_trans_convs  # stride 16 and coarser
+        if num_extra_trans_convs < 0 or num_levels < 1:
             raise ValueError(
-                f'num_outs={num_outs} must be at least len(in_channels)='
-                f'{len(in_channels)} + num_extra_trans_convs='
-                f'{num_extra_trans_convs}')
+                f'num_outs={num_outs} must exceed num_extra_trans_convs='
+                f'{num_extra_trans_convs} (>= 0) by at least one level')
         self.in_channels = list(in_channels)
         self.num_outs = num_outs
-        self.num_coarse = num_coarse
+        self.num_backbone_outs = min(num_levels, len(in_channels))
+        self.num_coarse = max(num_levels - len(in_channels), 0)
         self.add_extra_convs = add_extra_convs
         self.relu_before_extra_convs = relu_before_extra_convs
 
@@ -76,9 +80,10 @@ class EfficientViTFPN(BaseModule):
 
         self.lateral_convs = nn.ModuleList(conv(c, 1) for c in in_channels)
         self.fpn_convs = nn.ModuleList(
-            conv(out_channels, 3, padding=1) for _ in in_channels)
+            conv(out_channels, 3, padding=1)
+            for _ in range(self.num_backbone_outs))
         if add_extra_convs:
-            for i in range(num_coarse):
+            for i in range(self.num_coarse):
                 in_ch = (in_channels[-1] if i == 0
                          and add_extra_convs == 'on_input' else out_channels)
                 self.fpn_convs.append(conv(in_ch, 3, stride=2, padding=1))
@@ -113,7 +118,8 @@ class EfficientViTFPN(BaseModule):
             source = trans_conv(source)  # 2x the resolution
             finer.insert(0, fpn_conv(source))
 
-        outs = [conv(x) for conv, x in zip(self.fpn_convs, laterals)]
+        outs = [self.fpn_convs[i](laterals[i])
+                for i in range(self.num_backbone_outs)]
         for i in range(self.num_coarse):
             outs.append(self._coarser_level(i, inputs, laterals, outs))
         return tuple(finer + outs)
