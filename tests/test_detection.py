@@ -221,7 +221,8 @@ def test_killed_run_resumes_with_optimizer_state(toy_coco, tmp_path):
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     options = toy_options(toy_coco, **{'train_cfg.max_epochs': 1,
                                        'train_cfg.val_interval': 10})
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29613')
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29613',
+               OMP_NUM_THREADS='1')  # 2 processes on 2 cores
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', RETINA_TOY, '2', '--work-dir',
          str(tmp_path), *as_cli(options)], cwd=ROOT, env=env, text=True,

@@ -7,7 +7,9 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle'),
     palette=[(220, 20, 60), (0, 128, 255), (60, 180, 75)])
 img_scale = (320, 256)
-width = 128  # neck and head width, halved from 256 for CPU training
+# CPU-sized model: neck and head width 128 (not 256), a 2-conv mask head,
+# 128 sampled RoIs and 300 proposals per image in training.
+width = 128
 
 model = dict(
     backbone=dict(init_cfg=None, norm_eval=False),  # from scratch: train BN
@@ -17,8 +19,11 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=width),
         bbox_head=dict(in_channels=width, fc_out_channels=512, num_classes=3),
         mask_roi_extractor=dict(out_channels=width),
-        mask_head=dict(in_channels=width, conv_out_channels=width,
-                       num_classes=3)))
+        mask_head=dict(num_convs=2, in_channels=width,
+                       conv_out_channels=width, num_classes=3)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -57,7 +62,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 12
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10.))
 param_scheduler = [
