@@ -56,7 +56,8 @@ setup(
                              '.mim/tools/*.sh']},
     install_requires=['torch>=2.0', 'mmcv>=2.0.0rc4,<2.2.0'] +
     read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'deploy': read_requirements('deploy.txt')},
     license='Apache-2.0',
     zip_safe=False,
 )

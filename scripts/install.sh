@@ -60,9 +60,10 @@ else
     "${PIP[@]}" -c "$CONSTRAINTS" "$CACHE_DIR"/mmcv-*.whl || fail "install cached mmcv wheel from $CACHE_DIR"
 fi
 
-step "mmengine, mmdet, mmsegmentation, pycocotools and test tools"
+step "mmengine, mmdet, mmsegmentation, pycocotools, test and deploy tools"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
-    || fail "install requirements/runtime.txt and requirements/tests.txt"
+    -r "$ROOT/requirements/deploy.txt" \
+    || fail "install requirements/{runtime,tests,deploy}.txt"
 
 step "mmevit (editable)"
 "${PIP[@]}" -c "$CONSTRAINTS" --no-build-isolation --no-deps -e "$ROOT" || fail "pip install -e $ROOT"

@@ -27,7 +27,7 @@ class PatchEmbed(nn.Sequential):
                                   embed_dim // 2, embed_dim]
         for i in range(4):
             if i > 0:
-                self.add_module(f'relu{i}', nn.ReLU())
+                self.add_module(f'relu{i}', nn.ReLU(inplace=True))
             self.add_module(
                 f'conv{i + 1}',
                 ConvBN(widths[i], widths[i + 1], 3, stride=2, padding=1,
@@ -264,10 +264,15 @@ class EfficientViT(BaseModule):
         self.deploy = True
 
     def forward(self, x):
+        if x.device.type == 'cpu':
+            # oneDNN's depthwise and 1x1 convolutions are faster on
+            # channels-last maps, and the attention windows are read in that
+            # layout (docs/benchmarks_speed.md)
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return tuple(outs)

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_bn import ConvBN
+from .conv_bn import ConvBN, in_graph_capture, tensor_state
 
 
 def relative_offset_index(window_size):
@@ -28,22 +28,29 @@ def relative_offset_index(window_size):
 
 
 def window_partition(x, window_size):
-    """Split a padded map into windows: B,C,H,W -> B*nH*nW,C,ws,ws."""
+    """Split a map into windows: B,C,H,W -> B*nH*nW,C,ws,ws.
+
+    H and W must be multiples of the window. The windows are returned in
+    channels-last memory (one copy), the layout the attention reads them in.
+    """
     B, C, H, W = x.shape
     nh, nw = H // window_size, W // window_size
-    x = x.view(B, C, nh, window_size, nw, window_size)
-    x = x.permute(0, 2, 4, 1, 3, 5)  # B,nH,nW,C,ws,ws
-    return x.reshape(B * nh * nw, C, window_size, window_size)
+    x = x.permute(0, 2, 3, 1)  # B,H,W,C (a view)
+    x = x.reshape(B, nh, window_size, nw, window_size, C).transpose(2, 3)
+    x = x.reshape(B * nh * nw, window_size, window_size, C)  # the copy
+    return x.permute(0, 3, 1, 2)  # B*nH*nW,C,ws,ws
 
 
 def window_reverse(windows, batch_size, height, width):
-    """Inverse of :func:`window_partition`: B*nH*nW,C,ws,ws -> B,C,H,W."""
+    """Inverse of :func:`window_partition`: B*nH*nW,C,ws,ws -> B,C,H,W
+    (channels-last memory, one copy)."""
     window_size = windows.shape[-1]
     C = windows.shape[1]
     nh, nw = height // window_size, width // window_size
-    x = windows.view(batch_size, nh, nw, C, window_size, window_size)
-    x = x.permute(0, 3, 1, 4, 2, 5)  # B,C,nH,ws,nW,ws
-    return x.reshape(batch_size, C, height, width)
+    x = windows.permute(0, 2, 3, 1)  # B*nH*nW,ws,ws,C
+    x = x.reshape(batch_size, nh, nw, window_size, window_size, C)
+    x = x.transpose(2, 3).reshape(batch_size, height, width, C)
+    return x.permute(0, 3, 1, 2)
 
 
 class CascadedGroupAttention(nn.Module):
@@ -77,7 +84,7 @@ class CascadedGroupAttention(nn.Module):
             ConvBN(key_dim, key_dim, k, padding=k // 2, groups=key_dim,
                    deploy=deploy) for k in q_kernels[:num_heads])
         self.proj = nn.Sequential(
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             ConvBN(self.value_dim * num_heads, dim, bn_weight_init=0.,
                    deploy=deploy))
         self.attention_biases = nn.Parameter(
@@ -88,15 +95,16 @@ class CascadedGroupAttention(nn.Module):
         self._bias_cache = None
 
     def attention_bias(self):
-        """Bias of shape (heads, N, N); cached in eval mode.
+        """Bias of shape (heads, N, N); cached while BN-free inference runs.
 
-        The cache is keyed by device, dtype and the parameter's version
+        The cache is keyed by the parameter's storage, dtype and version
         counter, so moving the module or loading new weights refreshes it.
         """
-        if self.training or torch.jit.is_tracing() or torch.compiler.is_compiling():
-            return self.attention_biases[:, self.attention_bias_idxs]
         biases = self.attention_biases
-        key = (biases.device, biases.dtype, biases._version)
+        if (self.training or in_graph_capture()
+                or (torch.is_grad_enabled() and biases.requires_grad)):
+            return biases[:, self.attention_bias_idxs]
+        key = tensor_state([biases])
         if self._bias_cache is None or self._bias_cache[0] != key:
             with torch.no_grad():
                 gathered = biases[:, self.attention_bias_idxs]
@@ -108,24 +116,23 @@ class CascadedGroupAttention(nn.Module):
         return super().train(mode)
 
     def forward(self, x):
-        """x: (B*windows, C, ws, ws) -> same shape."""
-        B, _, H, W = x.shape
+        """x: (B*windows, C, ws, ws) -> same shape, channels-last memory."""
+        B, C, H, W = x.shape
+        kd, vd = self.key_dim, self.value_dim
         bias = self.attention_bias()
-        groups = x.chunk(self.num_heads, dim=1)
+        tokens = x.permute(0, 2, 3, 1).reshape(B, H * W, C)  # B,N,C
         outs = []
-        feat = groups[0]
         for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+            feat = tokens[..., i * vd:(i + 1) * vd]
             if i > 0:
-                feat = outs[-1] + groups[i]
-            q, k, v = qkv(feat).split(
-                [self.key_dim, self.key_dim, self.value_dim], dim=1)
-            q = dw(q)
-            q = q.flatten(2).transpose(1, 2) * self.scale  # B,N,kd
-            attn = torch.baddbmm(bias[i], q, k.flatten(2))  # B,N,N
-            attn = attn.softmax(dim=-1)
-            out = torch.bmm(v.flatten(2), attn.transpose(1, 2))  # B,vd,N
-            outs.append(out.view(B, self.value_dim, H, W))
-        return self.proj(torch.cat(outs, dim=1))
+                feat = feat + outs[-1]
+            q, k, v = qkv.linear(feat).split([kd, kd, vd], dim=-1)  # B,N,*
+            q = q.reshape(B, H, W, kd).permute(0, 3, 1, 2)  # B,kd,H,W
+            q = dw(q).permute(0, 2, 3, 1).reshape(B, H * W, kd) * self.scale
+            attn = torch.baddbmm(bias[i], q, k.transpose(1, 2))  # B,N,N
+            outs.append(torch.bmm(attn.softmax(dim=-1), v))  # B,N,vd
+        out = self.proj[1].linear(self.proj[0](torch.cat(outs, dim=-1)))
+        return out.view(B, H, W, C).permute(0, 3, 1, 2)
 
 
 class LocalWindowAttention(nn.Module):
@@ -154,10 +161,11 @@ class LocalWindowAttention(nn.Module):
         B, _, H, W = x.shape
         ws = self.window_size
         pad_b, pad_r = (-H) % ws, (-W) % ws
-        if pad_b or pad_r:
-            x = F.pad(x, (0, pad_r, 0, pad_b))
+        # pad the channels-last view (one copy); a captured graph always
+        # pads, so that it holds for every input size
+        if in_graph_capture() or pad_b or pad_r:
+            x = F.pad(x.permute(0, 2, 3, 1),
+                      (0, 0, 0, pad_r, 0, pad_b)).permute(0, 3, 1, 2)
         windows = self.attn(window_partition(x, ws))
         x = window_reverse(windows, B, H + pad_b, W + pad_r)
-        if pad_b or pad_r:
-            x = x[:, :, :H, :W].contiguous()
-        return x
+        return x[:, :, :H, :W]

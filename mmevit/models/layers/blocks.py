@@ -1,4 +1,5 @@
 """Building blocks of EfficientViT: residual branches, FFN, patch merging."""
+import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
@@ -26,7 +27,9 @@ class Residual(nn.Module):
                           if drop_path_rate > 0 else nn.Identity())
 
     def forward(self, x):
-        return x + self.drop_path(self.m(x))
+        if self.training or torch.is_grad_enabled():
+            return x + self.drop_path(self.m(x))
+        return self.m(x).add_(x)  # inference: reuse the branch's new tensor
 
 
 class FFN(nn.Module):
@@ -40,7 +43,7 @@ class FFN(nn.Module):
     def __init__(self, channels, deploy=False):
         super().__init__()
         self.pw1 = ConvBN(channels, 2 * channels, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.pw2 = ConvBN(2 * channels, channels, bn_weight_init=0.,
                           deploy=deploy)
 
@@ -69,7 +72,7 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         hidden = make_divisible(channels * ratio)
         self.fc1 = nn.Conv2d(channels, hidden, 1)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x):
@@ -93,7 +96,7 @@ class PatchMerging(nn.Module):
         super().__init__()
         hidden = 4 * in_channels
         self.conv1 = ConvBN(in_channels, hidden, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.conv2 = ConvBN(hidden, hidden, 3, stride=2, padding=1,
                             groups=hidden, deploy=deploy)
         self.se = SqueezeExcite(hidden)

@@ -1,0 +1,167 @@
+"""The fast inference path against the official algorithm, and the speed,
+FLOPs and ONNX tools (tiny sizes; no timing is asserted)."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmevit.benchmark.flops import PAPER_COMPLEXITY, classifier_complexity
+from mmevit.benchmark.onnx_export import check_onnx, export_onnx
+from mmevit.benchmark.reference_compare import (
+    build_variants,
+    max_relative_difference,
+    output_differences,
+)
+from mmevit.checkpoint import official_key_to_mmevit
+from mmevit.models import EfficientViT
+from mmevit.models.layers import ConvBN
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
+
+
+def run_tool(name, *args):
+    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', name),
+                           *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize('arch', ['m0', 'm4', 'm5'])
+def test_fast_path_equals_official_unfused_and_deploy(arch):
+    variants = build_variants(arch)
+    diffs = output_differences(variants, torch.randn(2, 3, 97, 150))
+    assert diffs['mmevit'] <= 1e-4
+    assert diffs['mmevit deploy'] <= 1e-3
+    assert diffs['official, BN folded'] <= 1e-3
+
+
+@pytest.mark.parametrize('bn_mode', ['train', 'eval'])
+def test_fast_path_gradients_equal_official(bn_mode):
+    """Train mode (batch statistics) and norm_eval-style training (BN in
+    eval, weights trainable) give the official outputs and gradients.
+
+    Float64: train-mode BN makes some gradients cancel to almost nothing,
+    which float32 rounding would swamp.
+    """
+    variants = build_variants('m0')
+    ref, ours = (variants[k].double().train(bn_mode == 'train')
+                 for k in ('official', 'mmevit'))
+    x = torch.randn(2, 3, 64, 80, dtype=torch.float64)
+    outs = [model(x) for model in (ref, ours)]
+    assert max_relative_difference(*outs) <= 1e-10
+    for out in outs:
+        sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum()
+            for o in out).backward()
+    grads = {n: p.grad for n, p in ours.named_parameters()}
+    scale = max(p.grad.abs().max() for p in ref.parameters())
+    for name, param in ref.named_parameters():
+        ours_grad = grads[official_key_to_mmevit(name)]
+        torch.testing.assert_close(ours_grad.flatten(), param.grad.flatten(),
+                                   rtol=0, atol=1e-9 * scale, msg=name)
+
+
+def test_folded_bn_cache_follows_weight_changes():
+    """Eval mode runs one cached folded conv; every way of changing the
+    weights refreshes it."""
+    module = ConvBN(8, 16, 3, padding=1).eval()
+    x = torch.randn(2, 8, 5, 5)
+
+    def check(inputs):
+        expected = module.bn(module.conv(inputs))
+        torch.testing.assert_close(module(inputs), expected)
+
+    with torch.no_grad():
+        check(x)
+        module.bn.running_var.mul_(4.)  # in place: version bump
+        check(x)
+        module.bn.weight.data = torch.randn(16)  # replaced tensor
+        check(x)
+        module.load_state_dict({**module.state_dict(),
+                                'bn.bias': torch.randn(16)})
+        check(x)
+        module.double()
+        check(x.double())
+
+
+def test_onnx_round_trip_two_sizes(tmp_path):
+    arch = dict(embed_dims=[32, 48, 64], depths=[1, 1, 1],
+                num_heads=[2, 3, 2], q_kernels=[5, 3, 3])
+    model = EfficientViT(arch=arch).eval()
+    path = str(tmp_path / 'tiny.onnx')
+    assert export_onnx(model, path, 96, 128) == ['out0', 'out1', 'out2']
+    rows = check_onnx(model, path, [(1, 96, 128), (2, 150, 71)])
+    assert [row['shape'] for row in rows] == [[1, 3, 96, 128], [2, 3, 150, 71]]
+    assert all(row['max_rel_diff'] <= 1e-4 for row in rows)
+
+
+@pytest.mark.parametrize('arch', sorted(PAPER_COMPLEXITY))
+def test_classifier_complexity_matches_paper(arch):
+    counts = classifier_complexity(arch, 224)
+    params, mmacs = PAPER_COMPLEXITY[arch]
+    assert abs(counts['params'] / 1e6 - params) < 0.1
+    assert abs(counts['macs'] / 1e6 - mmacs) < 1
+
+
+def test_benchmark_tool_table_json_and_plot(tmp_path):
+    out, plot = tmp_path / 'speed.json', tmp_path / 'speed.png'
+    result = run_tool('benchmark.py', RETINA_M0, '--arch', 'm0', '--parts',
+                      'backbone', 'backbone+neck', 'model', '--shape', '128',
+                      '160x192', '--threads', '1', '--warmup', '1',
+                      '--repeats', '2', '--json', out, '--plot', plot)
+    assert result.returncode == 0, result.stderr
+    assert '| name' in result.stdout and 'gflops_per_s' in result.stdout
+    data = json.loads(out.read_text())
+    assert data['meta']['threads'] == 1
+    names = [row['name'] for row in data['rows']]
+    assert names == 2 * ['EfficientViT-M0: backbone',
+                         'retinanet_efficientvit_m0_coco: backbone',
+                         'retinanet_efficientvit_m0_coco: backbone+neck',
+                         'retinanet_efficientvit_m0_coco: model']
+    for row in data['rows']:
+        assert row['latency_ms'] > 0 and row['throughput'] > 0
+        assert row['gflop'] > 0 and row['matmul_gflops_per_s'] > 0
+    assert plot.read_bytes()[:4] == b'\x89PNG'
+
+
+def test_benchmark_tool_compare_official(tmp_path):
+    out = tmp_path / 'compare.json'
+    result = run_tool('benchmark.py', '--arch', 'm1', '--compare-official',
+                      '--shape', '96x128', '--batch-size', '2', '--warmup',
+                      '1', '--repeats', '2', '--json', out)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())['rows']
+    assert [r['variant'] for r in rows] == [
+        'official', 'official, BN folded', 'mmevit', 'mmevit deploy']
+    assert rows[0]['speedup_vs_official'] == 1.
+    assert rows[2]['max_rel_diff_vs_official'] <= 1e-4
+    assert rows[3]['max_rel_diff_vs_official'] <= 1e-3
+
+
+def test_get_flops_tool(tmp_path):
+    out = tmp_path / 'flops.json'
+    result = run_tool('get_flops.py', '--arch', 'm4', '--shape', '224',
+                      '--json', out)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(out.read_text())['rows'][0]
+    assert round(row['classifier_params_m'], 1) == row['paper_params_m']
+    assert round(row['classifier_mmacs']) == row['paper_mmacs']
+    assert 8.3 < row['params_m'] < 8.5  # backbone without the ImageNet head
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--arch', 'm0', '--device', 'tpu0'], "unknown device 'tpu0'"),
+    (['--arch', 'm0', '--device', 'cuda:7'], "device 'cuda:7'"),
+    (['--arch', 'm0', '--shape', '48x200'],
+     'input size 48x200 is below the minimum 64x64'),
+    (['--arch', 'm0', '--batch-size', '20000', '--shape', '800x1344'],
+     'does not fit'),
+    (['--arch', 'm9'], "unknown arch 'm9'"),
+])
+def test_benchmark_bad_input_gives_one_line_error(args, message):
+    result = run_tool('benchmark.py', *args, '--repeats', '1')
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
