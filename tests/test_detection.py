@@ -341,3 +341,22 @@ def test_plot_logs_draws_curves(trained_mask_rcnn, tmp_path):
     missing = run_tool('tools/plot_logs.py', str(tmp_path), '--out',
                        str(out), check=False)
     assert missing.returncode == 2 and 'scalars.json' in missing.stderr
+
+
+def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
+    work_dir = trained_mask_rcnn['work_dir']
+    copy = tmp_path / 'copy'
+    shutil.copytree(work_dir, copy)
+    out = tmp_path / 'minutes.png'
+    result = run_tool('tools/plot_logs.py', str(work_dir), str(copy),
+                      '--x', 'minutes', '--out', str(out))
+    rows = [line for line in result.stdout.splitlines() if ' min ' in line]
+    assert [row.split()[0] for row in rows] == [work_dir.name, 'copy']
+    assert all('step      1' in row and 'coco/segm_mAP=' in row for row in rows)
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    for log in copy.glob('*/*.log'):
+        log.unlink()
+    no_log = run_tool('tools/plot_logs.py', str(copy), '--x', 'minutes',
+                      '--out', str(out), check=False)
+    assert no_log.returncode == 2 and 'text logs' in no_log.stderr
