@@ -1,4 +1,5 @@
 """Detection configs, tools and checkpoints on real mmdet parts (CPU)."""
+import datetime
 import glob
 import os
 import os.path as osp
@@ -354,6 +355,26 @@ def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
     assert [row.split()[0] for row in rows] == [work_dir.name, 'copy']
     assert all('step      1' in row and 'coco/segm_mAP=' in row for row in rows)
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    # A run resumed twice: the three runs' minutes add up. Each copy's log
+    # starts 10 minutes earlier, so a run lasts ~10 min, well above rounding.
+    [run] = [p for p in work_dir.iterdir() if p.is_dir()]
+    log_text = (run / f'{run.name}.log').read_text()
+    start = datetime.datetime.strptime(log_text[:19], '%Y/%m/%d %H:%M:%S')
+    earlier = start - datetime.timedelta(minutes=10)
+    log_text = earlier.strftime('%Y/%m/%d %H:%M:%S') + log_text[19:]
+    resumed = tmp_path / 'resumed'
+    for suffix in ('1', '2', '3'):
+        copy_run = resumed / (run.name + suffix)
+        shutil.copytree(run, copy_run)
+        (copy_run / f'{run.name}.log').unlink()
+        (copy_run / f'{copy_run.name}.log').write_text(log_text)
+    result = run_tool('tools/plot_logs.py', str(resumed), '--x', 'minutes',
+                      '--out', str(out))
+    one_run = 10 + float(rows[0].split()[3])
+    [three_runs] = [float(line.split()[3]) for line in result.stdout.splitlines()
+                    if ' min ' in line]
+    assert three_runs == pytest.approx(3 * one_run, abs=0.2)
 
     for log in copy.glob('*/*.log'):
         log.unlink()

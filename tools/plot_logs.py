@@ -16,8 +16,8 @@ import sys
 from mmevit.engine.cli import exit_on_user_error
 
 METRIC_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'aAcc', 'mAcc')
-LOG_LINE = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) - mmengine - INFO - '
-                      r'(?:Epoch|Iter)\((train|val)\)')
+STAMP = re.compile(r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d')
+RECORD = re.compile(r' - mmengine - INFO - (?:Epoch|Iter)\((train|val)\)')
 
 
 def parse_args():
@@ -37,15 +37,16 @@ def log_minutes(log_path, num_train, num_val):
     start = None
     with open(log_path) as f:
         for line in f:
-            stamp = line[:19]
-            if start is None and re.match(r'\d{4}/\d\d/\d\d \d\d:\d\d:\d\d', stamp):
-                start = datetime.datetime.strptime(stamp, '%Y/%m/%d %H:%M:%S')
-            match = LOG_LINE.match(line)
-            if not match or (match[2] == 'val' and
-                             not any(f'{key}:' in line for key in METRIC_KEYS)):
+            stamp = STAMP.match(line)
+            if not stamp:
                 continue
-            now = datetime.datetime.strptime(match[1], '%Y/%m/%d %H:%M:%S')
-            times[match[2]].append((now - start).total_seconds() / 60)
+            now = datetime.datetime.strptime(stamp[0], '%Y/%m/%d %H:%M:%S')
+            start = start or now
+            record = RECORD.match(line, stamp.end())
+            if not record or (record[1] == 'val' and
+                              not any(f'{key}:' in line for key in METRIC_KEYS)):
+                continue
+            times[record[1]].append((now - start).total_seconds() / 60)
     if (len(times['train']), len(times['val'])) != (num_train, num_val):
         raise ValueError(
             f'{log_path} has {len(times["train"])} train and {len(times["val"])} '
@@ -54,10 +55,12 @@ def log_minutes(log_path, num_train, num_val):
     return times['train'], times['val']
 
 
-def read_scalars(work_dir):
+def read_scalars(work_dir, need_minutes=False):
     """Train and val records of every run in ``work_dir``, oldest first
-    (a resumed run continues the curves and the minutes). Each record gets
-    'minutes': wall-clock minutes of training up to it."""
+    (a resumed run continues the curves). Where the text logs are there, each
+    record gets 'minutes': wall-clock minutes of training up to it, counting
+    on from the previous run's end; ``need_minutes`` makes a missing log an
+    error."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}; '
@@ -71,22 +74,21 @@ def read_scalars(work_dir):
         run_val = [r for r in records if 'loss' not in r]
         run_dir = osp.dirname(osp.dirname(path))
         log = osp.join(run_dir, osp.basename(run_dir) + '.log')
+        if not osp.isfile(log) and need_minutes:
+            raise ValueError(f'--x minutes needs the text logs beside '
+                             f'scalars.json; {log} is missing')
         if osp.isfile(log):
-            train_min, val_min = log_minutes(log, len(run_train), len(run_val))
-            for record, minutes in zip(run_train + run_val, train_min + val_min):
-                record['minutes'] = offset + minutes
-            offset = max([offset] + train_min + val_min)
+            minutes = sum(log_minutes(log, len(run_train), len(run_val)), [])
+            for record, minute in zip(run_train + run_val, minutes):
+                record['minutes'] = offset + minute
+            offset += max(minutes, default=0.0)
         train.update((r['step'], r) for r in run_train)
         val.update((r['step'], r) for r in run_val)
     return [train[k] for k in sorted(train)], [val[k] for k in sorted(val)]
 
 
 def x_values(records, x):
-    key = 'step' if x == 'steps' else 'minutes'
-    if any(key not in r for r in records):
-        raise ValueError('--x minutes needs the text logs (*/RUN/RUN.log) '
-                         'beside scalars.json')
-    return [r[key] for r in records]
+    return [r['step' if x == 'steps' else 'minutes'] for r in records]
 
 
 def plot(runs, x, out):
@@ -133,7 +135,7 @@ def main():
     with exit_on_user_error():
         runs = []
         for work_dir in args.work_dirs:
-            train, val = read_scalars(work_dir)
+            train, val = read_scalars(work_dir, args.x == 'minutes')
             if not train:
                 raise ValueError(f'{work_dir} has no training loss records yet')
             runs.append((osp.basename(osp.normpath(work_dir)), train, val))
