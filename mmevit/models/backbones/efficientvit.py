@@ -267,7 +267,7 @@ class EfficientViT(BaseModule):
         if x.device.type == 'cpu':
             # oneDNN's depthwise and 1x1 convolutions are faster on
             # channels-last maps, and the attention windows are read in that
-            # layout (docs/benchmarks_speed.md)
+            # layout (docs/benchmarks.md, "What the fast path does")
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
