@@ -15,9 +15,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable, unsafe or does not fit."""
+from ..errors import CheckpointError
 
 
 def _history_buffer_method(owner, name):
