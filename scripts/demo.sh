@@ -12,7 +12,7 @@ CONFIG=configs/toy/retinanet_efficientvit_m0_toy.py
 
 if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     echo "==> synthetic COCO-format shapes in $DATA"
-    "$PY" tools/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
+    "$PY" tools/data/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
 fi
 
 echo "==> training $CONFIG for $EPOCHS epochs on CPU (about a minute each)"
@@ -27,6 +27,6 @@ echo "==> evaluating $CKPT with tools/test.py"
 
 echo "==> pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$CKPT" --out "$WORK/demo.png"
-"$PY" tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
+"$PY" tools/analysis_tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
 echo
 echo "demo done: predictions $WORK/demo.png, curves $WORK/curves.png, log $WORK/test.log"

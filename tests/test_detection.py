@@ -10,8 +10,10 @@ import sys
 import time
 
 import numpy as np
+import plot_logs
 import pytest
 import torch
+from conftest import run_tool
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
@@ -113,15 +115,6 @@ def toy_options(data, **extra):
 
 def as_cli(options):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def run_tool(*args, check=True, timeout=600):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                            capture_output=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
-                             f'{result.stderr[-3000:]}')
-    return result
 
 
 def mean_loss(model, batches):
@@ -333,31 +326,32 @@ def test_corrupt_image_names_the_file_and_keeps_checkpoints(
     assert open(checkpoint, 'rb').read() == before
 
 
-def test_plot_logs_draws_curves(trained_mask_rcnn, tmp_path):
+def test_plot_logs_draws_curves(trained_mask_rcnn, tmp_path, capsys):
     out = tmp_path / 'curves.png'
-    result = run_tool('tools/plot_logs.py', str(trained_mask_rcnn['work_dir']),
-                      '--out', str(out))
-    assert '4 loss' in result.stdout  # 8 images / batch 2, logged every iter
+    plot_logs.main([str(trained_mask_rcnn['work_dir']), '--out', str(out)])
+    assert '4 loss' in capsys.readouterr().out  # 8 images / batch 2, every iter
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    missing = run_tool('tools/plot_logs.py', str(tmp_path), '--out',
-                       str(out), check=False)
-    assert missing.returncode == 2 and 'scalars.json' in missing.stderr
+    with pytest.raises(SystemExit) as missing:
+        plot_logs.main([str(tmp_path), '--out', str(out)])
+    assert missing.value.code == 2 and 'scalars.json' in capsys.readouterr().err
 
 
-def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
+def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path,
+                                                  capsys):
     work_dir = trained_mask_rcnn['work_dir']
     copy = tmp_path / 'copy'
     shutil.copytree(work_dir, copy)
     out = tmp_path / 'minutes.png'
-    result = run_tool('tools/plot_logs.py', str(work_dir), str(copy),
-                      '--x', 'minutes', '--out', str(out))
-    rows = [line for line in result.stdout.splitlines() if ' min ' in line]
+    plot_logs.main([str(work_dir), str(copy), '--x', 'minutes', '--out',
+                    str(out)])
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if ' min ' in line]
     assert [row.split()[0] for row in rows] == [work_dir.name, 'copy']
     assert all('step      1' in row and 'coco/segm_mAP=' in row for row in rows)
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # A run resumed twice: the three runs' minutes add up. Each copy's log
-    # starts 10 minutes earlier, so a run lasts ~10 min, well above rounding.
+    # starts 10 minutes earlier. Compared unrounded (the table rounds to 0.1).
     [run] = [p for p in work_dir.iterdir() if p.is_dir()]
     log_text = (run / f'{run.name}.log').read_text()
     start = datetime.datetime.strptime(log_text[:19], '%Y/%m/%d %H:%M:%S')
@@ -369,15 +363,12 @@ def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
         shutil.copytree(run, copy_run)
         (copy_run / f'{run.name}.log').unlink()
         (copy_run / f'{copy_run.name}.log').write_text(log_text)
-    result = run_tool('tools/plot_logs.py', str(resumed), '--x', 'minutes',
-                      '--out', str(out))
-    one_run = 10 + float(rows[0].split()[3])
-    [three_runs] = [float(line.split()[3]) for line in result.stdout.splitlines()
-                    if ' min ' in line]
-    assert three_runs == pytest.approx(3 * one_run, abs=0.2)
+    [one_run] = plot_logs.read_scalars(str(work_dir), need_minutes=True)[1]
+    [three_runs] = plot_logs.read_scalars(str(resumed), need_minutes=True)[1]
+    assert three_runs['minutes'] == pytest.approx(3 * (10 + one_run['minutes']))
 
     for log in copy.glob('*/*.log'):
         log.unlink()
-    no_log = run_tool('tools/plot_logs.py', str(copy), '--x', 'minutes',
-                      '--out', str(out), check=False)
-    assert no_log.returncode == 2 and 'text logs' in no_log.stderr
+    with pytest.raises(SystemExit) as no_log:
+        plot_logs.main([str(copy), '--x', 'minutes', '--out', str(out)])
+    assert no_log.value.code == 2 and 'text logs' in capsys.readouterr().err

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_tool
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -21,8 +22,8 @@ from mmseg.apis import inference_model, init_model
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
+from toy_shapes import make_ade20k_toy
 
-from mmevit.datasets import make_ade20k_toy
 from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
 from mmevit.testing import OfficialEfficientViT, official_state_dict
@@ -37,7 +38,7 @@ WIN14 = osp.join(ROOT, 'configs/fpn_efficientvit_m4_win14_ade20k.py')
 TRAIN_ITERS = 30
 # One thread per tool process: two busy processes on two cores with two
 # OpenMP threads each run many times slower than with one.
-TOOL_ENV = dict(os.environ, OMP_NUM_THREADS='1')
+TOOL_ENV = dict(OMP_NUM_THREADS='1')
 
 register_all_modules(init_default_scope=False)
 
@@ -63,15 +64,6 @@ def toy_options(data_root, **extra):
 
 def as_cli(options):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def run_tool(*args):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                            capture_output=True, timeout=600, env=TOOL_ENV)
-    if result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
-                             f'{result.stderr[-3000:]}')
-    return result
 
 
 def label_batch(num_classes, size=(96, 128)):
@@ -192,7 +184,7 @@ def trained_toy(toy_ade20k, tmp_path_factory):
         'default_hooks.checkpoint.interval': TRAIN_ITERS,
         'default_hooks.logger.interval': 1})
     result = run_tool('tools/train.py', TOY, '--work-dir', str(work_dir),
-                      *as_cli(options))
+                      *as_cli(options), env=TOOL_ENV)
     checkpoint = work_dir / f'iter_{TRAIN_ITERS}.pth'
     assert checkpoint.is_file()
     return dict(work_dir=work_dir, checkpoint=str(checkpoint),
@@ -222,7 +214,7 @@ def test_tools_test_prints_miou_and_writes_overlays(trained_toy, toy_ade20k,
     result = run_tool('tools/test.py', TOY, trained_toy['checkpoint'],
                       '--work-dir', str(tmp_path), '--out', str(preds),
                       '--show-dir', str(tmp_path / 'overlays'),
-                      *as_cli(trained_toy['options']))
+                      *as_cli(trained_toy['options']), env=TOOL_ENV)
     log = result.stdout + result.stderr  # label 255 in the data: ignored
     for name in ('aAcc', 'mIoU', 'mAcc'):
         assert 0 < metric(log, name) <= 100
@@ -246,7 +238,7 @@ def test_dist_train_two_cpu_processes(toy_ade20k, tmp_path):
         'train_dataloader.batch_size': 1, 'train_cfg.max_iters': 3,
         'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 3})
-    env = dict(TOOL_ENV, PYTHON=sys.executable, PORT='29631')
+    env = dict(os.environ, **TOOL_ENV, PYTHON=sys.executable, PORT='29631')
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(tmp_path),
          *as_cli(options)], cwd=ROOT, env=env, text=True, capture_output=True,

@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from mmevit.engine import replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.errors import DataError
 
 
 def parse_args():
@@ -53,7 +54,7 @@ def main():
             raise FileNotFoundError(f'image not found: {args.image}')
         image = mmcv.imread(args.image)
         if image is None or image.size == 0:
-            raise ValueError(f'{args.image} is not a readable image')
+            raise DataError(f'{args.image} is not a readable image')
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)
         if task_of(cfg) == 'mmdet':

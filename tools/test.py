@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 
 from mmevit.engine import prepare_cpu_distributed, replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.errors import ConfigError
 
 
 def parse_args():
@@ -38,7 +39,7 @@ def parse_args():
 def enable_drawing(cfg, task, show_dir):
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs default_hooks.visualization in '
+        raise ConfigError('--show-dir needs default_hooks.visualization in '
                          'the config')
     hook['draw'] = True
     if task == 'mmdet':
@@ -51,7 +52,7 @@ def enable_drawing(cfg, task, show_dir):
 def add_result_output(cfg, task, out):
     if task == 'mmdet':
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {out!r} must end with .pkl for detection')
+            raise ConfigError(f'--out {out!r} must end with .pkl for detection')
         cfg.test_evaluator = [cfg.test_evaluator,
                               dict(type='DumpDetResults', out_file_path=out)]
     else:

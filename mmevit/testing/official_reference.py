@@ -3,7 +3,7 @@
 Written from the paper and DESIGN.md, with the module names of the official
 checkpoints (``patch_embed.0.c``, ``blocks2.1.conv1.c`` ...). It is the
 ground truth for mmevit's tests (same outputs after weight conversion) and
-the baseline of ``tools/benchmark.py``. It is deliberately unoptimised:
+the baseline of ``tools/analysis_tools/benchmark.py``. It is deliberately unoptimised:
 the attention bias is gathered and q scaled after the N x N product on
 every call, as in the official code.
 """

@@ -14,20 +14,21 @@ import re
 import sys
 
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.errors import DataError
 
 METRIC_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'aAcc', 'mAcc')
 STAMP = re.compile(r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d')
 RECORD = re.compile(r' - mmengine - INFO - (?:Epoch|Iter)\((train|val)\)')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('work_dirs', nargs='+', help='work dirs of tools/train.py')
     parser.add_argument('--out', required=True, help='output PNG')
     parser.add_argument('--x', choices=('steps', 'minutes'), default='steps',
                         help='x axis: iterations/epochs, or wall-clock minutes '
                         'since training started')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def log_minutes(log_path, num_train, num_val):
@@ -48,7 +49,7 @@ def log_minutes(log_path, num_train, num_val):
                 continue
             times[record[1]].append((now - start).total_seconds() / 60)
     if (len(times['train']), len(times['val'])) != (num_train, num_val):
-        raise ValueError(
+        raise DataError(
             f'{log_path} has {len(times["train"])} train and {len(times["val"])} '
             f'val lines but scalars.json has {num_train} and {num_val}; '
             'cannot time the records')
@@ -75,7 +76,7 @@ def read_scalars(work_dir, need_minutes=False):
         run_dir = osp.dirname(osp.dirname(path))
         log = osp.join(run_dir, osp.basename(run_dir) + '.log')
         if not osp.isfile(log) and need_minutes:
-            raise ValueError(f'--x minutes needs the text logs beside '
+            raise DataError(f'--x minutes needs the text logs beside '
                              f'scalars.json; {log} is missing')
         if osp.isfile(log):
             minutes = sum(log_minutes(log, len(run_train), len(run_val)), [])
@@ -118,6 +119,7 @@ def plot(runs, x, out):
         axes[1].legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)
+    plt.close(fig)
 
 
 def print_table(runs):
@@ -130,14 +132,14 @@ def print_table(runs):
             print(f'{name}  step {record["step"]:>6}  {when}  {values}')
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     with exit_on_user_error():
         runs = []
         for work_dir in args.work_dirs:
             train, val = read_scalars(work_dir, args.x == 'minutes')
             if not train:
-                raise ValueError(f'{work_dir} has no training loss records yet')
+                raise DataError(f'{work_dir} has no training loss records yet')
             runs.append((osp.basename(osp.normpath(work_dir)), train, val))
         plot(runs, args.x, args.out)
         print_table(runs)

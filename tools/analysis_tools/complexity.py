@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models import EfficientViT
+from mmevit.models import EfficientViT
 
 
 def count_parameters(module):

@@ -6,7 +6,8 @@ The same seed always writes the same files.
 """
 import argparse
 
-from mmevit.datasets import make_ade20k_toy, make_coco_toy
+from toy_shapes import make_ade20k_toy, make_coco_toy
+
 from mmevit.engine.cli import exit_on_user_error
 
 MAKERS = {'coco': make_coco_toy, 'ade20k': make_ade20k_toy}
@@ -18,7 +19,7 @@ def parse_args(argv=None):
     parser.add_argument('format', choices=sorted(MAKERS),
                         help='data set layout')
     parser.add_argument('out_dir', help='output folder, e.g. data/toy_coco')
-    # Options left out keep the defaults of mmevit.datasets.make_*_toy.
+    # Options left out keep the defaults of toy_shapes.make_*_toy.
     for option, meaning in (('--num-train', 'number of training images'),
                             ('--num-val', 'number of validation images'),
                             ('--seed', 'random seed')):

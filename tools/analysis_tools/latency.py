@@ -1,20 +1,118 @@
-"""Side-by-side latency of model parts: targets, interleaved timing, rows."""
+"""Latency of model parts, timed side by side: warm-up, device
+synchronisation, interleaved repeats, and the machine's fp32 matmul rate as
+the bound that each part's achieved GFLOP/s is compared with."""
 import dataclasses
 import os.path as osp
+import statistics
+import time
 from typing import Callable
 
 import torch
-from mmcv.cnn import fuse_conv_bn
-
-from .checks import check_input_size, coarsest_stride, out_of_memory_as_error
-from .flops import count_flops
-from .matmul_peak import make_matmul
-from .memory import check_fits
-from .model_parts import build_backbone, build_from_config, check_arch, model_parts
-from .reference_compare import VARIANTS, build_variants, output_differences
-from .timing import interleaved_latencies, summarize
+from complexity import count_flops
+from input_checks import check_fits, check_input_size, coarsest_stride, out_of_memory_as_error
+from model_builders import build_backbone, build_from_config, check_arch, deploy_model, model_parts
+from official_baseline import VARIANTS, build_variants, output_differences
 
 MATMUL = 'fp32 matmul'
+
+
+def synchronize(device):
+    """Wait for queued kernels on ``device`` (a no-op on the CPU).
+
+    Args:
+        device (torch.device | str): Device the measured work runs on.
+    """
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_once(fn, device):
+    """Seconds taken by one call of ``fn``, synchronised on ``device``."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def interleaved_latencies(fns, device, warmup=3, repeats=10):
+    """Time several callables side by side.
+
+    Every round calls each function once, in turn, so slow drifts of the
+    machine (other jobs, clock changes) affect all of them alike and their
+    ratios are meaningful. Warm-up rounds are run first and discarded.
+
+    Args:
+        fns (dict[str, Callable]): Functions to time, by name.
+        device (torch.device | str): Device to synchronise.
+        warmup (int): Discarded rounds. Defaults to 3.
+        repeats (int): Measured rounds. Defaults to 10.
+
+    Returns:
+        dict[str, list[float]]: Seconds per call, one entry per round.
+    """
+    if repeats < 1:
+        raise ValueError(f'repeats={repeats} must be at least 1')
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(time_once(fn, device))
+    return times
+
+
+def summarize(seconds, batch_size):
+    """Median latency and throughput of a list of per-call times.
+
+    Args:
+        seconds (list[float]): Per-call times.
+        batch_size (int): Images per call.
+
+    Returns:
+        dict: ``latency_ms`` (median), ``latency_iqr_ms`` (inter-quartile
+        range, a spread measure), ``throughput`` (images/s at the median)
+        and ``repeats``.
+    """
+    median = statistics.median(seconds)
+    if len(seconds) >= 4:
+        q1, _, q3 = statistics.quantiles(seconds, n=4)
+    else:
+        q1 = q3 = median
+    return dict(latency_ms=median * 1e3,
+                latency_iqr_ms=(q3 - q1) * 1e3,
+                throughput=batch_size / median,
+                repeats=len(seconds))
+
+
+def matmul_size(device):
+    """Side of the square fp32 matmul used to measure the peak rate: large
+    enough to reach the BLAS library's top speed, small enough to take about
+    0.1 s on a 2-core CPU."""
+    return 4096 if torch.device(device).type == 'cuda' else 1536
+
+
+def make_matmul(device, size=None):
+    """A callable doing one ``size x size`` fp32 matmul, and its FLOP count.
+
+    Args:
+        device (torch.device | str): Where to multiply.
+        size (int, optional): Matrix side. Defaults to :func:`matmul_size`.
+
+    Returns:
+        tuple[Callable, int]: The function and ``2 * size**3`` FLOP.
+    """
+    size = size or matmul_size(device)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device)
+    b = torch.randn(size, size, generator=gen).to(device)
+    out = torch.empty(size, size, device=device)
+
+    def matmul():
+        torch.mm(a, b, out=out)
+
+    return matmul, 2 * size**3
 
 
 @dataclasses.dataclass
@@ -38,15 +136,6 @@ class Target:
     def __post_init__(self):
         if self.timed_fn is None:
             self.timed_fn = self.fn
-
-
-def deploy_model(model):
-    """Fold BN for inference: :meth:`EfficientViT.switch_to_deploy` where a
-    module has it, mmcv's ``fuse_conv_bn`` on every other Conv+BN pair."""
-    for module in model.modules():
-        if hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
-    return fuse_conv_bn(model)
 
 
 def arch_targets(arch, device, deploy=False, use_compile=False):

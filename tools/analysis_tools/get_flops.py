@@ -7,9 +7,9 @@ multiply-adds, the unit EfficientViT's paper calls FLOPs; ``GFLOP`` = 2 x.
 Examples::
 
     # backbones and the paper's ImageNet classifiers at 224
-    python tools/get_flops.py --arch m0 m1 m2 m3 m4 m5 --shape 224
+    python tools/analysis_tools/get_flops.py --arch m0 m1 m2 m3 m4 m5 --shape 224
     # backbone, backbone+neck and the whole detector at 800x1344
-    python tools/get_flops.py configs/retinanet_efficientvit_m4_coco.py
+    python tools/analysis_tools/get_flops.py configs/retinanet_efficientvit_m4_coco.py
 """
 import argparse
 import sys
@@ -17,15 +17,11 @@ import sys
 import torch
 from mmengine.config import DictAction
 
-from mmevit.benchmark.arguments import image_shape
-from mmevit.benchmark.flops import (
-    PAPER_COMPLEXITY,
-    classifier_complexity,
-    count_flops,
-    count_parameters,
-)
-from mmevit.benchmark.model_parts import build_backbone, build_from_config, data_samples
-from mmevit.benchmark.report import format_table, write_json
+from complexity import PAPER_COMPLEXITY, classifier_complexity, count_flops, count_parameters
+from input_checks import image_shape
+from model_builders import build_backbone, build_from_config, data_samples
+from report import format_table, write_json
+
 from mmevit.engine.cli import exit_on_user_error
 
 ARCH_COLUMNS = ['name', 'shape', 'params_m', 'gmacs', 'gflop',

@@ -3,24 +3,23 @@
 Examples::
 
     # the backbone of every arch at the detection input size
-    python tools/benchmark.py --arch m0 m4 --shape 800x1344
+    python tools/analysis_tools/benchmark.py --arch m0 m4 --shape 800x1344
     # backbone, backbone+neck and the whole detector of a config, BN folded
-    python tools/benchmark.py configs/retinanet_efficientvit_m4_coco.py \\
+    python tools/analysis_tools/benchmark.py configs/retinanet_efficientvit_m4_coco.py \\
         --parts backbone backbone+neck model --deploy --shape 800x1344
     # mmevit against the official algorithm (same weights), one run
-    python tools/benchmark.py --arch m4 --compare-official --shape 800x1344
+    python tools/analysis_tools/benchmark.py --arch m4 --compare-official --shape 800x1344
 """
 import argparse
 import sys
 
 import torch
+from input_checks import image_shape, positive_int, resolve_device
+from latency import arch_targets, benchmark, compare_official, config_targets
 from mmengine.config import DictAction
+from model_builders import PARTS
+from report import format_table, machine_info, plot_latency_vs_size, write_json
 
-from mmevit.benchmark.arguments import image_shape, positive_int
-from mmevit.benchmark.checks import resolve_device
-from mmevit.benchmark.latency import arch_targets, benchmark, compare_official, config_targets
-from mmevit.benchmark.model_parts import PARTS
-from mmevit.benchmark.report import format_table, machine_info, write_json
 from mmevit.engine.cli import exit_on_user_error
 
 COLUMNS = ['name', 'shape', 'latency_ms', 'latency_iqr_ms', 'throughput',
@@ -105,7 +104,6 @@ def run(args):
     if args.json:
         write_json(args.json, rows, meta)
     if args.plot:
-        from mmevit.benchmark.plot import plot_latency_vs_size
         plot_latency_vs_size(
             rows, args.plot, f"{meta['cpu']}, {meta['threads']} threads, "
             f"batch {args.batch_size}, torch {meta['torch']}")

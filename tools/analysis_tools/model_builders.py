@@ -4,23 +4,24 @@ A *part* is a callable on an image batch: ``backbone`` (the backbone alone),
 ``backbone+neck`` (``extract_feat``) and ``model`` (the whole detector or
 segmentor in ``predict`` mode, post-processing included).
 """
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.utils import import_modules_from_strings
 
-from ..engine import replace_sync_bn, task_of
-from ..models import EfficientViT
-from .errors import BenchmarkInputError
+from mmevit.engine import replace_sync_bn, task_of
+from mmevit.errors import ConfigError
+from mmevit.models import EfficientViT
 
 PARTS = ('backbone', 'backbone+neck', 'model')
 
 
 def check_arch(arch):
     """Return ``arch`` in lower case if it names a variant, else raise
-    :class:`BenchmarkInputError` listing the variants."""
+    :class:`ConfigError` listing the variants."""
     if arch.lower() not in EfficientViT.arch_zoo:
-        raise BenchmarkInputError(
+        raise ConfigError(
             f'unknown arch {arch!r}; choose one of '
             f'{sorted(EfficientViT.arch_zoo)}')
     return arch.lower()
@@ -44,11 +45,10 @@ def build_from_config(config, cfg_options=None):
     Returns:
         tuple[nn.Module, str]: The model and its task, 'mmdet' or 'mmseg'.
     """
-    import mmevit  # noqa: F401  (registers EfficientViT for every scope)
     try:
         cfg = get_config(config) if '::' in config else Config.fromfile(config)
     except FileNotFoundError:
-        raise BenchmarkInputError(f'config not found: {config}') from None
+        raise ConfigError(f'config not found: {config}') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if cfg.get('custom_imports'):
@@ -87,11 +87,11 @@ def model_parts(model, task, parts):
     """
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
-        raise BenchmarkInputError(f'unknown parts {unknown}; choose from '
+        raise ConfigError(f'unknown parts {unknown}; choose from '
                                   f'{list(PARTS)}')
     if task is None:
         if list(parts) != ['backbone']:
-            raise BenchmarkInputError(
+            raise ConfigError(
                 'an arch alone has only the part "backbone"; pass a config '
                 'to time backbone+neck or the whole model')
         return {'backbone': model}
@@ -101,3 +101,12 @@ def model_parts(model, task, parts):
         'model': lambda x: model.predict(x, data_samples(task, x)),
     }
     return {p: table[p] for p in parts}
+
+
+def deploy_model(model):
+    """Fold BN for inference: :meth:`EfficientViT.switch_to_deploy` where a
+    module has it, mmcv's ``fuse_conv_bn`` on every other Conv+BN pair."""
+    for module in model.modules():
+        if hasattr(module, 'switch_to_deploy'):
+            module.switch_to_deploy()
+    return fuse_conv_bn(model)

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from mmengine.utils import track_iter_progress
 
+from mmevit.errors import ConfigError
+
 SHAPES = ('circle', 'square', 'triangle')
 #: COCO category ids are 1, 2, 3 in this order.
 COCO_CLASSES = SHAPES
@@ -175,17 +177,17 @@ def make_ade20k_toy(out_dir,
 
 
 def _check_args(num_train, num_val, seed, min_size, max_size):
-    """Raise ValueError naming the first invalid argument."""
+    """Raise ConfigError naming the first invalid argument."""
     for name, value, least in (('num_train', num_train, 1),
                                ('num_val', num_val, 1),
                                ('seed', seed, 0),
                                ('min_size', min_size, 32),
                                ('max_size', max_size, 32)):
         if not isinstance(value, numbers.Integral) or value < least:
-            raise ValueError(
+            raise ConfigError(
                 f'{name} must be an integer >= {least}, got {value!r}')
     if min_size > max_size:
-        raise ValueError(f'min_size ({min_size}) must be <= max_size '
+        raise ConfigError(f'min_size ({min_size}) must be <= max_size '
                          f'({max_size})')
 
 
@@ -199,14 +201,14 @@ def _check_out_dir(out_dir, expected):
         expected (dict[str, list[str]]): Sub-folder -> file names to write.
     """
     if osp.isfile(out_dir):
-        raise ValueError(f'out_dir {out_dir!r} is a file, expected a folder')
+        raise ConfigError(f'out_dir {out_dir!r} is a file, expected a folder')
     for sub, names in expected.items():
         folder = osp.join(out_dir, sub)
         if not osp.isdir(folder):
             continue
         stale = sorted(set(os.listdir(folder)) - set(names))
         if stale:
-            raise ValueError(
+            raise ConfigError(
                 f'{osp.join(folder, stale[0])} is not part of the requested '
                 f'set ({len(names)} images); use an empty out_dir or remove '
                 f'the {len(stale)} extra file(s)')
