@@ -6,8 +6,10 @@ the weights_only unpickler.
 """
 from mmengine.config.utils import MODULE2PACKAGE
 
-from . import engine  # noqa: F401  (registers SegDataCheckHook)
-from . import registry  # noqa: F401  (the `mmevit.` scope)
+from . import (
+    engine,  # noqa: F401  (registers SegDataCheckHook)
+    registry,  # noqa: F401  (the `mmevit.` scope)
+)
 from .checkpoint import allow_mmengine_checkpoint_types, register_local_checkpoint_loader
 from .models import EfficientViT, EfficientViTFPN
 from .version import __version__

@@ -56,7 +56,7 @@ def test_wheel_holds_library_configs_and_run_tools_only(wheel):
 def test_wheel_metadata_states_the_real_requirements(wheel):
     [metadata] = [v.decode() for k, v in wheel.items()
                   if k.endswith('.dist-info/METADATA')]
-    fields = [line.split(': ', 1) for line in metadata.splitlines()
+    fields = [tuple(line.split(': ', 1)) for line in metadata.splitlines()
               if ': ' in line and not line.startswith(' ')]
     requires = [value for key, value in fields if key == 'Requires-Dist']
     assert {r for r in requires if 'extra ==' not in r} == REQUIRES

@@ -15,10 +15,9 @@ import argparse
 import sys
 
 import torch
-from mmengine.config import DictAction
-
 from complexity import PAPER_COMPLEXITY, classifier_complexity, count_flops, count_parameters
 from input_checks import image_shape
+from mmengine.config import DictAction
 from model_builders import build_backbone, build_from_config, data_samples
 from report import format_table, write_json
 
