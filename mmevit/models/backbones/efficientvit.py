@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.conversion import convert_efficientvit_state_dict
+from ...errors import ConfigError
 from ..layers import ConvBN, Downsample, EfficientViTBlock
 
 
@@ -148,6 +149,9 @@ class EfficientViT(BaseModule):
             raise ValueError(
                 f'frozen_stages={frozen_stages} is invalid; expected -1 '
                 f'(nothing), 0 (patch embedding) or 1..{self.num_stages}')
+        if not 0 <= drop_path_rate < 1:
+            raise ConfigError(f'drop_path_rate={drop_path_rate} is invalid; '
+                              'expected a probability in [0, 1)')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.deploy = deploy
