@@ -41,18 +41,11 @@ def run_tool(*args, check=True, timeout=600, env=None):
 
 
 def randomize_weights(module, seed=0):
-    """Give every float tensor of ``module``'s state dict random values
-    (normal x 0.2; BN running variances ``|normal x 0.2| + 0.5``), so that
-    comparisons see non-trivial weights (zero-initialised branches and unit
-    BN statistics would hide mistakes).
-
-    Args:
-        module (nn.Module): Changed in place.
-        seed (int): Seed of the values. Defaults to 0.
-
-    Returns:
-        nn.Module: ``module``.
-    """
+    """Fill every float parameter and buffer of ``module`` with seeded random
+    values (normal x 0.2; BN running variances ``|normal x 0.2| + 0.5``) so
+    that weight conversions and comparisons are checked on non-trivial values
+    (zero-initialised branches and unit BN statistics would hide mistakes).
+    Returns its state dict."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in module.state_dict().items():
@@ -61,7 +54,7 @@ def randomize_weights(module, seed=0):
                 if name.endswith('running_var'):
                     values = values.abs() + 0.5
                 tensor.copy_(values)
-    return module
+    return module.state_dict()
 
 
 @pytest.fixture(scope='session')
@@ -70,3 +63,22 @@ def toy_coco(tmp_path_factory):
     root = tmp_path_factory.mktemp('toy_coco')
     return make_coco_toy(str(root), num_train=8, num_val=4, min_size=96,
                          max_size=160, show_progress=False)
+
+
+# The released m0 checkpoint uses q kernels 5, 5, 5, 5 (the official
+# classification code); the official downstream file lists 7, 5, 3, 3.
+_RELEASED_KERNELS = {'m0': [5, 5, 5, 5]}
+
+
+def official_backbone(arch, window_size=(7, 7, 7), seed=None, **kwargs):
+    """The official downstream backbone (tests/official transcription) for
+    ``arch``, with weights randomised when ``seed`` is given."""
+    from official import efficientvit as official
+    cfg = dict(getattr(official, f'EfficientViT_{arch}'))
+    cfg['window_size'] = list(window_size)
+    cfg['kernels'] = _RELEASED_KERNELS.get(arch, cfg['kernels'])
+    cfg.update(kwargs)
+    model = official.EfficientViT(**cfg)
+    if seed is not None:
+        randomize_weights(model, seed)
+    return model

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_tool
+from conftest import official_backbone, run_tool
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -25,8 +25,8 @@ from mmseg.utils import register_all_modules
 from toy_shapes import make_ade20k_toy
 
 from mmevit.engine import replace_sync_bn
+from mmevit.errors import DataError
 from mmevit.models import EfficientViT
-from mmevit.testing import OfficialEfficientViT, official_state_dict
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIGS = sorted(
@@ -139,9 +139,8 @@ def test_ade20k_recipe(path):
 def test_window_14_config_resizes_pretrained_bias_tables(tmp_path):
     """The classification checkpoint's 4x4 last-stage tables become 14x14
     (bicubic); the 7x7 ones of the first stages load unchanged."""
-    reference = OfficialEfficientViT(**EfficientViT.arch_zoo['m4'],
-                                     window_sizes=(7, 7, 4), num_classes=10)
-    state = official_state_dict(reference, seed=3)
+    reference = official_backbone('m4', window_size=(7, 7, 4), seed=3)
+    state = reference.state_dict()
     checkpoint = tmp_path / 'efficientvit_m4.pth'
     torch.save({'model': state}, checkpoint)
     cfg = load_config(WIN14, {'model.backbone.init_cfg.checkpoint':
@@ -268,14 +267,14 @@ def test_label_outside_the_classes_is_named(toy_copy, tmp_path):
     label = cv2.imread(str(bad), cv2.IMREAD_UNCHANGED)
     label[5:9, 5:9] = 9  # 8 after reduce_zero_label; the classes are 0..3
     cv2.imwrite(str(bad), label)
-    with pytest.raises(ValueError, match=r'ADE_val_00000002\.png: label '
+    with pytest.raises(DataError, match=r'ADE_val_00000002\.png: label '
                        r'values \[8\].*valid labels are 0\.\.3 and 255'):
         run_test_loop(toy_copy, tmp_path)
 
 
 def test_missing_label_map_is_named_before_running(toy_copy, tmp_path):
     (toy_copy / 'annotations' / 'validation' / 'ADE_val_00000003.png').unlink()
-    with pytest.raises(FileNotFoundError,
+    with pytest.raises(DataError,
                        match=r'1 of 4 images have no label map, e.g. '
                        r'.*ADE_val_00000003\.jpg \(expected .*'
                        r'ADE_val_00000003\.png\)'):
@@ -286,7 +285,7 @@ def test_wrong_num_classes_stops_training(toy_ade20k, tmp_path):
     cfg = load_config(TOY, toy_options(toy_ade20k['data_root'], **{
         'model.decode_head.num_classes': 150}))
     cfg.work_dir = str(tmp_path)
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(DataError, match=re.escape(
             'FPNHead.num_classes=150 but the dataset has 4 classes (ground, '
             'circle, square, triangle); set num_classes=4')):
         Runner.from_cfg(cfg).train()

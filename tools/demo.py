@@ -6,6 +6,7 @@ import sys
 import mmcv
 from mmengine.config import Config
 
+from mmevit.checkpoint import load_model_checkpoint
 from mmevit.engine import replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import DataError
@@ -25,36 +26,57 @@ def parse_args():
     return parser.parse_args()
 
 
+def build_model(cfg, checkpoint, init_model, device):
+    """The task's ``init_*`` model with the checkpoint loaded strictly and
+    its ``dataset_meta`` (class names, palette) taken from the checkpoint."""
+    model = init_model(cfg, None, device='cpu')
+    meta = load_model_checkpoint(model, checkpoint).get('meta', {})
+    if meta.get('dataset_meta'):
+        model.dataset_meta = meta['dataset_meta']
+    return model.to(device).eval()
+
+
 def draw_detection(cfg, args, image):
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = build_model(cfg, args.checkpoint, init_detector, args.device)
     result = inference_detector(model, image)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
     visualizer.add_datasample('prediction', mmcv.bgr2rgb(image), result,
                               draw_gt=False, pred_score_thr=args.score_thr,
                               out_file=args.out)
-    return len(result.pred_instances.scores >= args.score_thr)
+    return int((result.pred_instances.scores >= args.score_thr).sum())
 
 
 def draw_segmentation(cfg, args, image):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
-    model = init_model(cfg, args.checkpoint, device=args.device)
+    model = build_model(cfg, args.checkpoint, init_model, args.device)
     result = inference_model(model, image)
     show_result_pyplot(model, image, result, opacity=args.opacity,
                        show=False, out_file=args.out)
     return len(result.pred_sem_seg.data.unique())
 
 
+def read_image(path):
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image not found: {path}')
+    if osp.getsize(path) == 0:
+        raise DataError(f'image file is empty (0 bytes): {path}')
+    try:
+        image = mmcv.imread(path)
+    except Exception as err:  # cv2 raises its own error type on junk
+        raise DataError(f'cannot decode the image file {path} ({err})'
+                        ) from None
+    if image is None or image.size == 0:
+        raise DataError(f'cannot decode the image file {path}')
+    return image
+
+
 def main():
     args = parse_args()
     with exit_on_user_error():
-        if not osp.isfile(args.image):
-            raise FileNotFoundError(f'image not found: {args.image}')
-        image = mmcv.imread(args.image)
-        if image is None or image.size == 0:
-            raise DataError(f'{args.image} is not a readable image')
+        image = read_image(args.image)
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)
         if task_of(cfg) == 'mmdet':

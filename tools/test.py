@@ -5,9 +5,15 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mmevit.engine import prepare_cpu_distributed, replace_sync_bn, task_of
+from mmevit.engine import (
+    StrictLoadRunner,
+    explain_data_errors,
+    merge_cfg_options,
+    prepare_cpu_distributed,
+    replace_sync_bn,
+    task_of,
+)
 from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import ConfigError
 
@@ -64,8 +70,7 @@ def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     if not osp.isfile(args.checkpoint):
@@ -85,8 +90,10 @@ def build_cfg(args):
 def main():
     args = parse_args()
     with exit_on_user_error():
-        runner = Runner.from_cfg(build_cfg(args))
-        runner.test()
+        cfg = build_cfg(args)
+        runner = StrictLoadRunner.from_cfg(cfg)
+        with explain_data_errors(cfg, 'test'):
+            runner.test()
 
 
 if __name__ == '__main__':

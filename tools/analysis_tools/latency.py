@@ -11,7 +11,7 @@ import torch
 from complexity import count_flops
 from input_checks import check_fits, check_input_size, coarsest_stride, out_of_memory_as_error
 from model_builders import build_backbone, build_from_config, check_arch, deploy_model, model_parts
-from official_baseline import VARIANTS, build_variants, output_differences
+from official_baseline import VARIANTS, build_variants, check_official_runs, output_differences
 
 MATMUL = 'fp32 matmul'
 
@@ -170,9 +170,12 @@ def _measure_shape(targets, batch_size, height, width, device, warmup,
                    repeats, seed):
     """Rows for every target at one input shape, timed interleaved with
     the fp32 matmul."""
+    strides = {}  # targets may share their feature extractor
     for target in targets:
-        check_input_size(target.name, height, width,
-                         coarsest_stride(target.features_fn, device))
+        key = id(target.features_fn)
+        if key not in strides:
+            strides[key] = coarsest_stride(target.features_fn, device)
+        check_input_size(target.name, height, width, strides[key])
         check_fits(target.name, target.fn, batch_size, height, width, device)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, 3, height, width, generator=gen).to(device)
@@ -245,9 +248,11 @@ def compare_official(arch, shape, batch_size, device, warmup=3, repeats=10,
         list[dict]: One row per variant.
     """
     height, width = shape
+    check_official_runs(height, width)
     models = {name: model.to(device) for name, model in
               build_variants(check_arch(arch), seed=seed).items()}
-    targets = [Target(f'{arch.upper()} {name}', model, model)
+    # Same network, same strides: one feature extractor finds the minimum.
+    targets = [Target(f'{arch.upper()} {name}', model, models['mmevit deploy'])
                for name, model in models.items()]
     rows = _measure_shape(targets, batch_size, height, width, device,
                           warmup, repeats, seed)

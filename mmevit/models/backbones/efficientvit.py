@@ -149,6 +149,9 @@ class EfficientViT(BaseModule):
             raise ConfigError(
                 f'frozen_stages={frozen_stages} is invalid; expected -1 '
                 f'(nothing), 0 (patch embedding) or 1..{self.num_stages}')
+        if not 0 <= drop_path_rate < 1:
+            raise ConfigError(f'drop_path_rate={drop_path_rate} is invalid; '
+                              'expected a probability in [0, 1)')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.deploy = deploy
