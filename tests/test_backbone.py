@@ -4,6 +4,7 @@ import torch
 from conftest import randomize_weights
 from torch import nn
 
+from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 from mmevit.models.layers import ConvBN
 
@@ -122,6 +123,7 @@ def test_custom_arch_dict():
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(arch='m9'), r"Unknown arch 'm9'.*m0.*m5"),
+    (dict(arch=5), 'arch must be a str or dict, got 5'),
     (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
                     num_heads=[4, 4, 4])), r'missing \[.q_kernels.\]'),
     (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
@@ -136,7 +138,7 @@ def test_custom_arch_dict():
     (dict(window_sizes=(7, 0, 7)), r'window_sizes=\[7, 0, 7\]'),
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         EfficientViT(**kwargs)
 
 
