@@ -50,7 +50,7 @@ setup(
     long_description=open(osp.join(ROOT, 'README.md')).read(),
     long_description_content_type='text/markdown',
     python_requires='>=3.8',
-    packages=find_packages(exclude=('tests', 'tools', 'configs')),
+    packages=find_packages(include=('mmevit', 'mmevit.*')),
     include_package_data=True,
     # The train/test/demo/convert tools, not tools/analysis_tools or
     # tools/data (measuring and synthetic data stay in the repository).

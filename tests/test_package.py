@@ -19,12 +19,15 @@ REQUIRES = {'torch>=2.4', 'mmcv<2.2.0,>=2.0.0rc4', 'mmengine<1.0.0,>=0.7.1',
 def wheel(tmp_path_factory):
     """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
     rewrites mmevit/.mim in the tree it builds)."""
-    src = tmp_path_factory.mktemp('src')
-    skip = shutil.ignore_patterns('__pycache__', '*.egg-info', '.mim')
-    for name in ('setup.py', 'README.md'):
-        shutil.copy(osp.join(ROOT, name), src)
-    for name in ('mmevit', 'configs', 'tools', 'requirements'):
-        shutil.copytree(osp.join(ROOT, name), src / name, ignore=skip)
+    src = tmp_path_factory.mktemp('src') / 'mmevit'
+
+    def skip(folder, names):
+        at_root = {'.git', '.venv', 'data', 'work_dirs', 'build', 'dist'}
+        return [n for n in names if n in ('.mim', '__pycache__')
+                or n.endswith(('.egg-info', '_cache'))
+                or (folder == ROOT and n in at_root)]
+
+    shutil.copytree(ROOT, src, ignore=skip)
     out = tmp_path_factory.mktemp('wheel')
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
                     '--no-build-isolation', '--quiet', '-w', str(out)],
