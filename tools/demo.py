@@ -26,20 +26,34 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_model(cfg, checkpoint, init_model, device):
-    """The task's ``init_*`` model with the checkpoint loaded strictly and
-    its ``dataset_meta`` (class names, palette) taken from the checkpoint."""
+def build_model(cfg, checkpoint, init_model, datasets, device):
+    """The task's ``init_*`` model with the checkpoint loaded strictly."""
     model = init_model(cfg, None, device='cpu')
-    meta = load_model_checkpoint(model, checkpoint).get('meta', {})
-    if meta.get('dataset_meta'):
-        model.dataset_meta = meta['dataset_meta']
+    meta = load_model_checkpoint(model, checkpoint).get('meta') or {}
+    model.dataset_meta = dataset_meta(meta, cfg, datasets)
     return model.to(device).eval()
+
+
+def dataset_meta(meta, cfg, datasets):
+    """Class names and palette: from the checkpoint (mmengine, or mmdet/mmseg
+    1.x/2.x ``CLASSES``), else from the config's test dataset."""
+    if meta.get('dataset_meta'):
+        return meta['dataset_meta']
+    if meta.get('CLASSES'):
+        return dict(classes=meta['CLASSES'], palette=meta.get('PALETTE'))
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # dataset wrappers
+        dataset = dataset.dataset
+    if (dataset.get('metainfo') or {}).get('classes'):
+        return dict(dataset.metainfo)
+    return dict(datasets.get(dataset.type).METAINFO)
 
 
 def draw_detection(cfg, args, image):
     from mmdet.apis import inference_detector, init_detector
-    from mmdet.registry import VISUALIZERS
-    model = build_model(cfg, args.checkpoint, init_detector, args.device)
+    from mmdet.registry import DATASETS, VISUALIZERS
+    model = build_model(cfg, args.checkpoint, init_detector, DATASETS,
+                        args.device)
     result = inference_detector(model, image)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
@@ -51,7 +65,9 @@ def draw_detection(cfg, args, image):
 
 def draw_segmentation(cfg, args, image):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
-    model = build_model(cfg, args.checkpoint, init_model, args.device)
+    from mmseg.registry import DATASETS
+    model = build_model(cfg, args.checkpoint, init_model, DATASETS,
+                        args.device)
     result = inference_model(model, image)
     show_result_pyplot(model, image, result, opacity=args.opacity,
                        show=False, out_file=args.out)
