@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS as SEG_MODELS
+from torch import nn
 
 from ..engine import task_of
 from ..errors import ConfigError
@@ -102,6 +103,18 @@ class OnnxDetector(BaseDetector):
     def extract_feat(self, batch_inputs):
         raise NotImplementedError('the ONNX file ends with predictions')
 
+
+class DecodeHeadFacts(nn.Module):
+    """What the test loop reads from a decode head, without its layers."""
+
+    def __init__(self, num_classes, ignore_index, threshold, align_corners):
+        super().__init__()
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.threshold = threshold
+        self.align_corners = align_corners
+
+
 @SEG_MODELS.register_module()
 class OnnxSegmentor(BaseSegmentor):
     """An exported segmentor in onnxruntime (predict mode only).
@@ -109,15 +122,17 @@ class OnnxSegmentor(BaseSegmentor):
     Args:
         onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
         data_preprocessor (dict): The config's data preprocessor.
-        align_corners (bool): The decode head's ``align_corners``, for
-            the resize to the original image.
+        decode_head (dict): ``num_classes``, ``ignore_index``,
+            ``threshold`` and ``align_corners`` of the config's decode head
+            (for the resize to the original image and the data checks).
     """
 
-    def __init__(self, onnx_file, data_preprocessor=None,
-                 align_corners=False, init_cfg=None):
+    def __init__(self, onnx_file, decode_head, data_preprocessor=None,
+                 init_cfg=None):
         super().__init__(data_preprocessor, init_cfg)
         self.session = OnnxSession(onnx_file, 'mmseg')
-        self.align_corners = align_corners
+        self.decode_head = DecodeHeadFacts(**decode_head)
+        self.align_corners = self.decode_head.align_corners
 
     def predict(self, inputs, data_samples=None):
         seg_logits = self.session(inputs)[0]
@@ -161,8 +176,12 @@ def onnx_model_cfg(cfg, task, onnx_file):
             raise ConfigError(f'model.test_cfg.mode={mode!r}: the ONNX '
                               "segmentor runs in 'whole' mode only")
         model['type'] = 'OnnxSegmentor'
-        model['align_corners'] = cfg.model.decode_head.get(
-            'align_corners', False)
+        head = cfg.model.decode_head
+        model['decode_head'] = dict(
+            num_classes=head.num_classes,
+            ignore_index=head.get('ignore_index', 255),
+            threshold=head.get('threshold', 0.3),
+            align_corners=head.get('align_corners', False))
     return model
 
 
