@@ -169,6 +169,28 @@ def run_test_tool(config, checkpoint, options, work_dir, *extra):
     return Runner.from_cfg(cfg).test()
 
 
+def test_folding_batch_norm_keeps_the_detections(toy_coco):
+    from mmevit.deploy import fold_batch_norm
+    torch.manual_seed(0)
+    _, _, model = build_model(RETINA_TOY)
+    for module in model.modules():  # BN statistics that matter when folded
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.)
+    x = torch.randn(1, 3, 100, 150)
+    with torch.no_grad():
+        [expected] = model.predict(x, samples(DetDataSample, 1, 100, 150))
+        folded = fold_batch_norm(model)
+        [actual] = folded.predict(x, samples(DetDataSample, 1, 100, 150))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d)
+                   for m in folded.modules())
+    assert torch.equal(actual.pred_instances.labels,
+                       expected.pred_instances.labels)
+    torch.testing.assert_close(actual.pred_instances.bboxes,
+                               expected.pred_instances.bboxes, rtol=0,
+                               atol=1e-3)
+
+
 def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
                                                    tmp_path):
     options = det_options(toy_coco)
@@ -198,7 +220,8 @@ def test_inference_on_a_numpy_image_matches_pytorch(retinanet, toy_coco):
     image = (np.random.default_rng(0).random((120, 150, 3)) * 255).astype(
         np.uint8)
     model = init_onnx_model(retinanet['cfg'], retinanet['onnx'])
-    assert model.dataset_meta['classes'] == ['circle', 'square', 'triangle']
+    assert model.dataset_meta['classes'] == ('circle', 'square', 'triangle')
+    assert model.dataset_meta['palette'][0] == (220, 20, 60)
     result = inference_onnx(model, image).pred_instances
     eager = retinanet['model']
     eager.cfg = retinanet['cfg']

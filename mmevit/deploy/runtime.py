@@ -57,6 +57,13 @@ class OnnxSession:
                 'tools/deploy.py)')
         meta = self.session.get_modelmeta().custom_metadata_map
         self.dataset_meta = json.loads(meta.get('dataset_meta', '{}'))
+        # As mmdet/mmseg datasets have them: a tuple of class names and a
+        # list of colour tuples (JSON made lists of both).
+        if 'classes' in self.dataset_meta:
+            self.dataset_meta['classes'] = tuple(self.dataset_meta['classes'])
+        if 'palette' in self.dataset_meta:
+            self.dataset_meta['palette'] = [
+                tuple(colour) for colour in self.dataset_meta['palette']]
 
     def __call__(self, inputs):
         """Run on a float tensor batch; returns the outputs as tensors."""
