@@ -169,7 +169,7 @@ def run_test_tool(config, checkpoint, options, work_dir, *extra):
     return Runner.from_cfg(cfg).test()
 
 
-def test_folding_batch_norm_keeps_the_detections(toy_coco):
+def test_folding_batch_norm_keeps_the_detections():
     from mmevit.deploy import fold_batch_norm
     torch.manual_seed(0)
     _, _, model = build_model(RETINA_TOY)
