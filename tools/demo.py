@@ -16,7 +16,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Draw predictions on an image')
     parser.add_argument('image', help='image file')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an .onnx file '
+                        'from tools/deploy.py')
     parser.add_argument('--out', required=True, help='output picture (.png/.jpg)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu or cuda:0')
     parser.add_argument('--score-thr', type=float, default=0.3,
@@ -89,13 +90,35 @@ def read_image(path):
     return image
 
 
+def draw_onnx(cfg, args, image):
+    """Draw the predictions of an .onnx file from tools/deploy.py."""
+    from mmevit.deploy import inference_onnx, init_onnx_model
+    model = init_onnx_model(cfg, args.checkpoint)
+    result = inference_onnx(model, image)
+    if task_of(cfg) == 'mmdet':
+        from mmdet.registry import VISUALIZERS
+        visualizer = VISUALIZERS.build(cfg.visualizer)
+        visualizer.dataset_meta = model.dataset_meta
+        visualizer.add_datasample('prediction', mmcv.bgr2rgb(image), result,
+                                  draw_gt=False, pred_score_thr=args.score_thr,
+                                  out_file=args.out)
+        count = int((result.pred_instances.scores >= args.score_thr).sum())
+        return f'{count} detections above {args.score_thr}'
+    from mmseg.apis import show_result_pyplot
+    show_result_pyplot(model, image, result, opacity=args.opacity,
+                       show=False, out_file=args.out)
+    return f'label map with {len(result.pred_sem_seg.data.unique())} classes'
+
+
 def main():
     args = parse_args()
     with exit_on_user_error():
         image = read_image(args.image)
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)
-        if task_of(cfg) == 'mmdet':
+        if args.checkpoint.endswith('.onnx'):
+            print(f'{draw_onnx(cfg, args, image)} drawn to {args.out}')
+        elif task_of(cfg) == 'mmdet':
             count = draw_detection(cfg, args, image)
             print(f'{count} detections above {args.score_thr} drawn to {args.out}')
         else:

@@ -21,7 +21,8 @@ from mmevit.errors import ConfigError
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a detector or segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an .onnx file '
+                        'from tools/deploy.py to run in onnxruntime')
     parser.add_argument('--work-dir', help='the dir to save evaluation logs')
     parser.add_argument(
         '--out', help='detection: dump raw results to this .pkl file; '
@@ -66,6 +67,13 @@ def add_result_output(cfg, task, out):
         cfg.test_evaluator['keep_results'] = True
 
 
+def use_onnx_model(cfg, task, onnx_file):
+    """Run ``onnx_file`` in onnxruntime in place of the config's model."""
+    from mmevit.deploy import onnx_model_cfg
+    cfg.model = onnx_model_cfg(cfg, task, onnx_file)
+    cfg.load_from = None
+
+
 def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
@@ -76,6 +84,8 @@ def build_cfg(args):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    if args.checkpoint.endswith('.onnx'):
+        use_onnx_model(cfg, task, args.checkpoint)
     if args.show_dir:
         enable_drawing(cfg, task, args.show_dir)
     if args.out:
