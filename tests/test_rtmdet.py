@@ -85,12 +85,12 @@ def test_only_backbone_dependent_settings_differ_from_mmdet_rtmdet():
 def test_toy_config_runs_train_and_test_steps(path):
     _, model = build(path)
     model.train()
-    data = model.data_preprocessor(fake_batch(), True)
+    data = model.data_preprocessor(fake_batch(with_masks=False), True)
     loss, _ = model.parse_losses(model(**data, mode='loss'))
     assert torch.isfinite(loss)
     model.eval()
     with torch.no_grad():
-        [result] = model(**model.data_preprocessor(fake_batch(), False),
+        [result] = model(**model.data_preprocessor(fake_batch(with_masks=False), False),
                          mode='predict')[:1]
     assert result.pred_instances.bboxes.shape[1] == 4
     assert set(result.pred_instances.labels.tolist()) <= {0, 1, 2}

@@ -1,7 +1,9 @@
 """Whole-detector latency, FLOPs and parameters of several configs, side by side.
 
-Every config is built (random weights, SyncBN as BN, no checkpoint loading:
-speed does not depend on weight values) and timed in one process. Each round
+Every config is built (seeded random weights, SyncBN as BN, no checkpoint
+loading) and timed in one process. The network's speed does not depend on
+weight values; post-processing does (with random weights every candidate box
+passes a low score threshold, and NMS time follows the random boxes). Each round
 runs every model's ``test_step`` (data preprocessing, network and
 post-processing with NMS, as inference does after the data pipeline) once, in
 turn, so drifts of a shared machine hit all models alike; the median over the
@@ -47,6 +49,8 @@ def parse_args(argv=None):
                         help='torch CPU threads (default 1)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the random weights (default 0)')
     parser.add_argument('--json', help='also write the rows to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides merged into every config')
@@ -131,6 +135,7 @@ def run(args):
     batch = test_batch(height, width)
     rows, fns = [], {}
     for config in args.configs:
+        torch.manual_seed(args.seed)  # the same random weights every run
         model = build_detector(config, args.cfg_options)
         parts, data = callables(model, batch)
         gflop, params_m = flops_and_params(model, data)
