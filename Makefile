@@ -2,7 +2,8 @@
 PYTHON := .venv/bin/python
 STAMP := .venv/.mmevit-installed
 INSTALL_INPUTS := scripts/install.sh scripts/check_stack.py setup.py \
-	requirements/runtime.txt requirements/tests.txt requirements/deploy.txt
+	requirements/runtime.txt requirements/tests.txt requirements/deploy.txt \
+	requirements/analysis.txt
 
 .PHONY: install test lint demo clean-demo
 

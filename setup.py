@@ -50,14 +50,25 @@ setup(
     long_description=open(osp.join(ROOT, 'README.md')).read(),
     long_description_content_type='text/markdown',
     python_requires='>=3.8',
-    packages=find_packages(exclude=('tests', 'tools', 'configs')),
+    packages=find_packages(include=('mmevit', 'mmevit.*')),
     include_package_data=True,
+    # The train/test/demo/convert tools, not tools/analysis_tools or
+    # tools/data (measuring and synthetic data stay in the repository).
     package_data={'mmevit': ['.mim/configs/**/*.py', '.mim/tools/*.py',
                              '.mim/tools/*.sh']},
-    install_requires=['torch>=2.0', 'mmcv>=2.0.0rc4,<2.2.0'] +
-    read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt'),
-                    'deploy': read_requirements('deploy.txt')},
+    # What `import mmevit` needs. torch 2.4: add_safe_globals and
+    # torch.compiler.is_compiling; mmcv/mmengine: the ranges of mmdet 3.x and
+    # mmseg 1.x. The exact versions `make install` uses are in requirements/.
+    install_requires=['torch>=2.4', 'mmcv>=2.0.0rc4,<2.2.0',
+                      'mmengine>=0.7.1,<1.0.0', 'numpy'],
+    extras_require={
+        'mmdet': ['mmdet>=3.3.0,<4.0.0'],
+        'mmseg': ['mmsegmentation>=1.2.2,<2.0.0', 'ftfy', 'regex'],
+        'safetensors': ['safetensors'],  # timm's .safetensors weights
+        'analysis': read_requirements('analysis.txt'),
+        'deploy': read_requirements('deploy.txt'),
+        'tests': read_requirements('tests.txt'),
+    },
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -1,11 +1,15 @@
 """mmevit: EfficientViT backbones and FPN necks for mmdet and mmseg.
 
-Importing the package registers the models and makes torch >= 2.6 load
-mmengine's checkpoints with the weights_only unpickler.
+Importing the package registers the models (under their plain names and in
+the ``mmevit`` scope) and makes torch >= 2.6 load mmengine's checkpoints with
+the weights_only unpickler.
 """
 from mmengine.config.utils import MODULE2PACKAGE
 
-from . import engine  # noqa: F401  (registers SegDataCheckHook)
+from . import (
+    engine,  # noqa: F401  (registers SegDataCheckHook)
+    registry,  # noqa: F401  (the `mmevit.` scope)
+)
 from .checkpoint import allow_mmengine_checkpoint_types, register_local_checkpoint_loader
 from .models import EfficientViT, EfficientViTFPN
 from .version import __version__

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: synthetic COCO-format data -> short CPU training of the toy
-# EfficientViT-M0 RetinaNet -> COCO evaluation -> pictures.
+# EfficientViT-M0 RetinaNet -> COCO evaluation -> pictures -> whole-model ONNX
+# export -> the same evaluation in onnxruntime, latency side by side.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,7 +13,7 @@ CONFIG=configs/toy/retinanet_efficientvit_m0_toy.py
 
 if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     echo "==> synthetic COCO-format shapes in $DATA"
-    "$PY" tools/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
+    "$PY" tools/data/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
 fi
 
 echo "==> training $CONFIG for $EPOCHS epochs on CPU (about a minute each)"
@@ -27,6 +28,24 @@ echo "==> evaluating $CKPT with tools/test.py"
 
 echo "==> pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$CKPT" --out "$WORK/demo.png"
-"$PY" tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
+"$PY" tools/analysis_tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
+
+ONNX="$WORK/retinanet_toy.onnx"
+echo "==> exporting $CKPT to $ONNX (whole model: NMS and top-k in the graph)"
+"$PY" tools/deploy.py "$CONFIG" "$CKPT" --out "$ONNX" --force --shape 256x320 \
+    --compare-latency 10
+
+echo "==> evaluating $ONNX in onnxruntime with tools/test.py"
+"$PY" tools/test.py "$CONFIG" "$ONNX" --work-dir "$WORK/onnx" \
+    --show-dir onnx_vis > "$WORK/test_onnx.log" 2>&1
+bbox_map() { grep -oE "coco/bbox_mAP: [0-9.]+" "$1" | tail -1 | cut -d' ' -f2; }
+echo "bbox mAP on the 100 validation images: PyTorch $(bbox_map "$WORK/test.log")," \
+    "onnxruntime $(bbox_map "$WORK/test_onnx.log")"
+
+echo "==> ONNX pictures"
+"$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$ONNX" --out "$WORK/demo_onnx.png"
+VIS=$(ls -d "$WORK"/onnx/*/onnx_vis | tail -1)
 echo
-echo "demo done: predictions $WORK/demo.png, curves $WORK/curves.png, log $WORK/test.log"
+echo "demo done: predictions $WORK/demo.png (PyTorch), $WORK/demo_onnx.png (ONNX)," \
+    "ground truth | ONNX prediction in $VIS, curves $WORK/curves.png," \
+    "logs $WORK/test.log $WORK/test_onnx.log"

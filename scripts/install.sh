@@ -62,8 +62,8 @@ fi
 
 step "mmengine, mmdet, mmsegmentation, pycocotools, test and deploy tools"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
-    -r "$ROOT/requirements/deploy.txt" \
-    || fail "install requirements/{runtime,tests,deploy}.txt"
+    -r "$ROOT/requirements/deploy.txt" -r "$ROOT/requirements/analysis.txt" \
+    || fail "install requirements/{runtime,tests,deploy,analysis}.txt"
 
 step "mmevit (editable)"
 "${PIP[@]}" -c "$CONSTRAINTS" --no-build-isolation --no-deps -e "$ROOT" || fail "pip install -e $ROOT"

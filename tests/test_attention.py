@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randomize_weights
 
 from mmevit.models.layers import (
     CascadedGroupAttention,
@@ -48,23 +49,13 @@ def plain_cascaded_group_attention(module, x, window):
     return conv_bn(module.proj[1], F.relu(torch.cat(outputs, 1)))
 
 
-def randomised(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.dtype.is_floating_point:
-                v = torch.randn(t.shape, generator=gen) * 0.5
-                t.copy_(v.abs() + 0.5 if name.endswith('running_var') else v)
-    return module.eval()
-
-
 @pytest.mark.parametrize('dim, heads, kernels', [(64, 4, [5, 5, 5, 5]),
                                                  (48, 3, [7, 5, 3]),
                                                  (32, 2, [7, 5])])
 def test_matches_plain_reading_of_the_paper(dim, heads, kernels):
     window = 4
-    module = randomised(CascadedGroupAttention(dim, 16, heads, window,
-                                               kernels))
+    module = CascadedGroupAttention(dim, 16, heads, window, kernels).eval()
+    randomize_weights(module)
     x = torch.randn(3, dim, window, window)
     with torch.no_grad():
         ours = module(x)
@@ -81,7 +72,8 @@ def test_window_partition_roundtrip():
 
 
 def test_local_window_attention_pads_then_crops():
-    module = randomised(LocalWindowAttention(32, 16, 2, 4, [3, 3]))
+    module = LocalWindowAttention(32, 16, 2, 4, [3, 3]).eval()
+    randomize_weights(module)
     x = torch.randn(1, 32, 6, 9)
     with torch.no_grad():
         out = module(x)

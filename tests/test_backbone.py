@@ -1,8 +1,10 @@
 """EfficientViT backbone: shapes, options, arch validation, deploy mode."""
 import pytest
 import torch
+from conftest import randomize_weights
 from torch import nn
 
+from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 from mmevit.models.layers import ConvBN
 
@@ -91,7 +93,7 @@ def test_with_cp_gives_same_gradients():
 
 def test_drop_path_random_in_train_identity_in_eval():
     model = EfficientViT(arch='m0', drop_path_rate=0.5)
-    randomize_bn(model)  # zero-initialised branches would drop nothing
+    randomize_weights(model)  # zero-initialised branches would drop nothing
     x = torch.randn(4, 3, 64, 64)
     model.train()
     torch.manual_seed(1)
@@ -121,6 +123,7 @@ def test_custom_arch_dict():
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(arch='m9'), r"Unknown arch 'm9'.*m0.*m5"),
+    (dict(arch=5), 'arch must be a str or dict, got 5'),
     (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
                     num_heads=[4, 4, 4])), r'missing \[.q_kernels.\]'),
     (dict(arch=dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
@@ -135,23 +138,8 @@ def test_custom_arch_dict():
     (dict(window_sizes=(7, 0, 7)), r'window_sizes=\[7, 0, 7\]'),
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         EfficientViT(**kwargs)
-
-
-def randomize_bn(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data = torch.rand(m.weight.shape, generator=gen) + 0.5
-            m.bias.data = torch.randn(m.bias.shape, generator=gen) * 0.1
-            m.running_mean = torch.randn(m.running_mean.shape,
-                                         generator=gen) * 0.1
-            m.running_var = torch.rand(m.running_var.shape,
-                                       generator=gen) + 0.5
-    for m in model.modules():
-        if hasattr(m, 'attention_biases'):
-            m.attention_biases.data.normal_(generator=gen)
 
 
 def rel_diff(a, b):
@@ -161,7 +149,7 @@ def rel_diff(a, b):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_switch_to_deploy_same_outputs_no_bn(arch):
     model = EfficientViT(arch=arch)
-    randomize_bn(model)
+    randomize_weights(model)
     model.eval()
     x = torch.randn(1, 3, 150, 190)
     with torch.no_grad():
@@ -175,7 +163,7 @@ def test_switch_to_deploy_same_outputs_no_bn(arch):
 
 def test_deploy_model_loads_unfused_weights():
     model = EfficientViT(arch='m0')
-    randomize_bn(model)
+    randomize_weights(model)
     model.eval()
     deployed = EfficientViT(arch='m0', deploy=True).eval()
     deployed.load_state_dict(model.state_dict())
@@ -190,7 +178,7 @@ def test_deploy_model_loads_unfused_weights():
 
 def test_attention_bias_cache_follows_weight_changes():
     model = EfficientViT(arch='m0')
-    randomize_bn(model)
+    randomize_weights(model)
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

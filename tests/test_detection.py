@@ -4,26 +4,27 @@ import glob
 import os
 import os.path as osp
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
+import plot_logs
 import pytest
 import torch
+from conftest import official_backbone, randomize_weights, run_tool
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.structures import InstanceData
+from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
 
+from mmevit.checkpoint import load_model_checkpoint
 from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
-from mmevit.testing import OfficialEfficientViT, official_state_dict
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(
@@ -120,15 +121,6 @@ def as_cli(options):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
 
 
-def run_tool(*args, check=True, timeout=600):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                            capture_output=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
-                             f'{result.stderr[-3000:]}')
-    return result
-
-
 def mean_loss(model, batches):
     """Mean total loss of ``model`` (train mode, no update) over fixed batches."""
     with torch.no_grad():
@@ -158,6 +150,9 @@ def test_few_iterations_lower_the_loss(path, toy_coco, tmp_path):
     # 40 iterations (5 epochs) is not.
     cfg = Config.fromfile(path)
     cfg.merge_from_dict(toy_options(toy_coco))
+    for step in cfg.train_dataloader.dataset.pipeline:
+        if step['type'] == 'Resize':  # the images' own size (96-160 px),
+            step['scale'] = (160, 128)  # not the config's 2x upscaling
     cfg.work_dir = str(tmp_path)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=40,
                          val_interval=1000)
@@ -211,48 +206,6 @@ def test_demo_draws_predictions(trained_mask_rcnn, toy_coco, tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_killed_run_resumes_with_optimizer_state(toy_coco, tmp_path):
-    options = toy_options(toy_coco, **{'train_cfg.max_epochs': 3,
-                                       'train_cfg.val_interval': 10})
-    cmd = [sys.executable, 'tools/train.py', RETINA_TOY, '--work-dir',
-           str(tmp_path), *as_cli(options)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    first = tmp_path / 'epoch_1.pth'
-    deadline = time.time() + 300
-    while not first.is_file() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.0)  # let the save finish, then kill before epoch 3
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    saved = {p: os.path.getsize(p) for p in glob.glob(str(tmp_path / '*.pth'))}
-    assert saved and not (tmp_path / 'epoch_3.pth').exists()
-
-    latest = max(saved, key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
-    ckpt = torch.load(latest, weights_only=True)
-    cfg = Config.fromfile(RETINA_TOY)
-    cfg.merge_from_dict(options)
-    cfg.work_dir, cfg.resume, cfg.load_from = str(tmp_path), True, latest
-    runner = Runner.from_cfg(cfg)
-    runner._train_loop = runner.build_train_loop(runner._train_loop)
-    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
-    runner.load_or_resume()
-    assert runner.iter == ckpt['meta']['iter'] and runner.epoch == \
-        ckpt['meta']['epoch']
-    resumed = runner.optim_wrapper.optimizer.state_dict()['state']
-    for index, state in ckpt['optimizer']['state'].items():
-        torch.testing.assert_close(resumed[index]['exp_avg'],
-                                   state['exp_avg'])
-
-    result = run_tool('tools/train.py', RETINA_TOY, '--work-dir',
-                      str(tmp_path), '--resume', *as_cli(options))
-    assert (tmp_path / 'epoch_3.pth').is_file()
-    final = torch.load(tmp_path / 'epoch_3.pth', weights_only=True)
-    assert final['meta']['iter'] == 3 * 4  # 8 images / batch 2, 3 epochs
-    assert f'resumed epoch: {ckpt["meta"]["epoch"]}' in (result.stdout +
-                                                           result.stderr)
-
-
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     options = toy_options(toy_coco, **{'train_cfg.max_epochs': 1,
                                        'train_cfg.val_interval': 10})
@@ -269,33 +222,46 @@ def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     assert ckpt['meta']['iter'] == 2  # 8 images / (2 procs x batch 2)
 
 
-def mmdet2_official_retinanet_checkpoint(path):
-    """A checkpoint laid out like the official COCO RetinaNet-M4 release:
-    mmdet 2.x meta, backbone keys in the official ``blocksN`` layout."""
-    cfg, model = build_detector(
-        osp.join(ROOT, 'configs/retinanet_efficientvit_m4_coco.py'))
-    state = {k: v for k, v in official_state_dict(model, 1).items()
-             if not k.startswith('backbone.')}
-    reference = OfficialEfficientViT(**EfficientViT.arch_zoo['m4'])
-    backbone = {k: v for k, v in official_state_dict(reference, 2).items()}
-    state.update({f'backbone.{k}': v for k, v in backbone.items()})
+def mmdet2_official_checkpoint(config, path):
+    """A checkpoint laid out like the official COCO releases (mmdet 2.x
+    meta; backbone and neck from the transcribed official code, so in the
+    official ``blocksN`` layout)."""
+    cfg, model = build_detector(config)
+    neck_cfg = {k: v for k, v in cfg.model.neck.items() if k != 'type'}
+    backbone = official_backbone('m4', seed=2)
+    neck = OfficialFPN(**neck_cfg)
+    randomize_weights(neck, seed=3)
+    state = {k: v for k, v in randomize_weights(model, 1).items()
+             if not k.startswith(('backbone.', 'neck.'))}
+    state.update({f'backbone.{k}': v for k, v in backbone.state_dict().items()})
+    state.update({f'neck.{k}': v for k, v in neck.state_dict().items()})
     torch.save({'meta': {'mmdet_version': '2.25.0', 'mmcv_version': '1.7.0',
                          'epoch': 12, 'iter': 87948,
                          'CLASSES': ('person', 'bicycle')},
                 'state_dict': state,
                 'optimizer': {'state': {}, 'param_groups': []}}, path)
-    return cfg, reference.eval()
+    backbone.eval()  # the official train() returns None
+    return cfg, backbone, neck.eval()
 
 
-def test_official_coco_checkpoint_loads_strictly(tmp_path):
-    path = tmp_path / 'retinanet_efficientvit_m4_fpn_1x_coco.pth'
-    cfg, reference = mmdet2_official_retinanet_checkpoint(path)
+@pytest.mark.parametrize('config', ['retinanet_efficientvit_m4_coco.py',
+                                    'mask_rcnn_efficientvit_m4_coco.py'])
+def test_official_coco_checkpoint_gives_official_features(config, tmp_path):
+    """Official RetinaNet (one transposed conv) and Mask R-CNN (two) COCO
+    checkpoints load strictly and give the official network's features."""
+    path = tmp_path / 'official.pth'
+    cfg, backbone, neck = mmdet2_official_checkpoint(
+        osp.join(ROOT, 'configs', config), path)
     model = MODELS.build(cfg.model).eval()
-    load_checkpoint(model, str(path), strict=True)  # what tools/test.py uses
-    x = torch.randn(1, 3, 96, 128)
+    load_model_checkpoint(model, str(path))  # what tools/test.py uses
+    # float64: random weights through M4 and the neck give large values
+    x = torch.randn(1, 3, 100, 460, dtype=torch.float64)
     with torch.no_grad():
-        for ours, theirs in zip(model.backbone(x), reference(x)):
-            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+        ours = model.double().neck(model.backbone(x))
+        theirs = neck.double()(backbone.double()(x))
+    assert len(ours) == len(theirs) == 5
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path):
@@ -338,31 +304,32 @@ def test_corrupt_image_names_the_file_and_keeps_checkpoints(
     assert open(checkpoint, 'rb').read() == before
 
 
-def test_plot_logs_draws_curves(trained_mask_rcnn, tmp_path):
+def test_plot_logs_draws_curves(trained_mask_rcnn, tmp_path, capsys):
     out = tmp_path / 'curves.png'
-    result = run_tool('tools/plot_logs.py', str(trained_mask_rcnn['work_dir']),
-                      '--out', str(out))
-    assert '4 loss' in result.stdout  # 8 images / batch 2, logged every iter
+    plot_logs.main([str(trained_mask_rcnn['work_dir']), '--out', str(out)])
+    assert '4 loss' in capsys.readouterr().out  # 8 images / batch 2, every iter
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    missing = run_tool('tools/plot_logs.py', str(tmp_path), '--out',
-                       str(out), check=False)
-    assert missing.returncode == 2 and 'scalars.json' in missing.stderr
+    with pytest.raises(SystemExit) as missing:
+        plot_logs.main([str(tmp_path), '--out', str(out)])
+    assert missing.value.code == 2 and 'scalars.json' in capsys.readouterr().err
 
 
-def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
+def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path,
+                                                  capsys):
     work_dir = trained_mask_rcnn['work_dir']
     copy = tmp_path / 'copy'
     shutil.copytree(work_dir, copy)
     out = tmp_path / 'minutes.png'
-    result = run_tool('tools/plot_logs.py', str(work_dir), str(copy),
-                      '--x', 'minutes', '--out', str(out))
-    rows = [line for line in result.stdout.splitlines() if ' min ' in line]
+    plot_logs.main([str(work_dir), str(copy), '--x', 'minutes', '--out',
+                    str(out)])
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if ' min ' in line]
     assert [row.split()[0] for row in rows] == [work_dir.name, 'copy']
     assert all('step      1' in row and 'coco/segm_mAP=' in row for row in rows)
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # A run resumed twice: the three runs' minutes add up. Each copy's log
-    # starts 10 minutes earlier, so a run lasts ~10 min, well above rounding.
+    # starts 10 minutes earlier. Compared unrounded (the table rounds to 0.1).
     [run] = [p for p in work_dir.iterdir() if p.is_dir()]
     log_text = (run / f'{run.name}.log').read_text()
     start = datetime.datetime.strptime(log_text[:19], '%Y/%m/%d %H:%M:%S')
@@ -374,15 +341,12 @@ def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path):
         shutil.copytree(run, copy_run)
         (copy_run / f'{run.name}.log').unlink()
         (copy_run / f'{copy_run.name}.log').write_text(log_text)
-    result = run_tool('tools/plot_logs.py', str(resumed), '--x', 'minutes',
-                      '--out', str(out))
-    one_run = 10 + float(rows[0].split()[3])
-    [three_runs] = [float(line.split()[3]) for line in result.stdout.splitlines()
-                    if ' min ' in line]
-    assert three_runs == pytest.approx(3 * one_run, abs=0.2)
+    [one_run] = plot_logs.read_scalars(str(work_dir), need_minutes=True)[1]
+    [three_runs] = plot_logs.read_scalars(str(resumed), need_minutes=True)[1]
+    assert three_runs['minutes'] == pytest.approx(3 * (10 + one_run['minutes']))
 
     for log in copy.glob('*/*.log'):
         log.unlink()
-    no_log = run_tool('tools/plot_logs.py', str(copy), '--x', 'minutes',
-                      '--out', str(out), check=False)
-    assert no_log.returncode == 2 and 'text logs' in no_log.stderr
+    with pytest.raises(SystemExit) as no_log:
+        plot_logs.main([str(copy), '--x', 'minutes', '--out', str(out)])
+    assert no_log.value.code == 2 and 'text logs' in capsys.readouterr().err

@@ -14,11 +14,14 @@ SCRIPT = textwrap.dedent('''
     from {scope}.registry import MODELS, HOOKS
     from {scope}.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    backbone = MODELS.build(dict(type='EfficientViT', arch='m1'))
-    neck = MODELS.build(dict(type='EfficientViTFPN', in_channels=[128, 144, 192],
-                             out_channels=8, num_outs=4, num_extra_trans_convs=2))
+    for prefix in ('', 'mmevit.'):  # plain names and the mmevit scope
+        backbone = MODELS.build(dict(type=prefix + 'EfficientViT', arch='m1'))
+        neck = MODELS.build(dict(type=prefix + 'EfficientViTFPN',
+                                 in_channels=[128, 144, 192], out_channels=8,
+                                 num_outs=4, num_extra_trans_convs=2))
+        print(type(backbone).__module__, type(neck).__module__)
     hook = HOOKS.build(dict(type='SegDataCheckHook'))
-    print(type(backbone).__name__, type(neck).__name__, type(hook).__name__)
+    print(type(hook).__name__)
 ''')
 
 
@@ -27,5 +30,6 @@ def test_custom_imports_register_models_in_both_codebases(scope):
     result = subprocess.run([sys.executable, '-c', SCRIPT.format(scope=scope)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ['EfficientViT', 'EfficientViTFPN',
-                                     'SegDataCheckHook']
+    modules = ['mmevit.models.backbones.efficientvit',
+               'mmevit.models.necks.efficientvit_fpn']
+    assert result.stdout.split() == modules + modules + ['SegDataCheckHook']

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import official_backbone, run_tool
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -21,11 +22,11 @@ from mmseg.apis import inference_model, init_model
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
+from toy_shapes import make_ade20k_toy
 
-from mmevit.datasets import make_ade20k_toy
 from mmevit.engine import replace_sync_bn
+from mmevit.errors import DataError
 from mmevit.models import EfficientViT
-from mmevit.testing import OfficialEfficientViT, official_state_dict
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIGS = sorted(
@@ -37,7 +38,7 @@ WIN14 = osp.join(ROOT, 'configs/fpn_efficientvit_m4_win14_ade20k.py')
 TRAIN_ITERS = 30
 # One thread per tool process: two busy processes on two cores with two
 # OpenMP threads each run many times slower than with one.
-TOOL_ENV = dict(os.environ, OMP_NUM_THREADS='1')
+TOOL_ENV = dict(OMP_NUM_THREADS='1')
 
 register_all_modules(init_default_scope=False)
 
@@ -63,15 +64,6 @@ def toy_options(data_root, **extra):
 
 def as_cli(options):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def run_tool(*args):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                            capture_output=True, timeout=600, env=TOOL_ENV)
-    if result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
-                             f'{result.stderr[-3000:]}')
-    return result
 
 
 def label_batch(num_classes, size=(96, 128)):
@@ -147,9 +139,8 @@ def test_ade20k_recipe(path):
 def test_window_14_config_resizes_pretrained_bias_tables(tmp_path):
     """The classification checkpoint's 4x4 last-stage tables become 14x14
     (bicubic); the 7x7 ones of the first stages load unchanged."""
-    reference = OfficialEfficientViT(**EfficientViT.arch_zoo['m4'],
-                                     window_sizes=(7, 7, 4), num_classes=10)
-    state = official_state_dict(reference, seed=3)
+    reference = official_backbone('m4', window_size=(7, 7, 4), seed=3)
+    state = reference.state_dict()
     checkpoint = tmp_path / 'efficientvit_m4.pth'
     torch.save({'model': state}, checkpoint)
     cfg = load_config(WIN14, {'model.backbone.init_cfg.checkpoint':
@@ -192,7 +183,7 @@ def trained_toy(toy_ade20k, tmp_path_factory):
         'default_hooks.checkpoint.interval': TRAIN_ITERS,
         'default_hooks.logger.interval': 1})
     result = run_tool('tools/train.py', TOY, '--work-dir', str(work_dir),
-                      *as_cli(options))
+                      *as_cli(options), env=TOOL_ENV)
     checkpoint = work_dir / f'iter_{TRAIN_ITERS}.pth'
     assert checkpoint.is_file()
     return dict(work_dir=work_dir, checkpoint=str(checkpoint),
@@ -222,7 +213,7 @@ def test_tools_test_prints_miou_and_writes_overlays(trained_toy, toy_ade20k,
     result = run_tool('tools/test.py', TOY, trained_toy['checkpoint'],
                       '--work-dir', str(tmp_path), '--out', str(preds),
                       '--show-dir', str(tmp_path / 'overlays'),
-                      *as_cli(trained_toy['options']))
+                      *as_cli(trained_toy['options']), env=TOOL_ENV)
     log = result.stdout + result.stderr  # label 255 in the data: ignored
     for name in ('aAcc', 'mIoU', 'mAcc'):
         assert 0 < metric(log, name) <= 100
@@ -246,7 +237,7 @@ def test_dist_train_two_cpu_processes(toy_ade20k, tmp_path):
         'train_dataloader.batch_size': 1, 'train_cfg.max_iters': 3,
         'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 3})
-    env = dict(TOOL_ENV, PYTHON=sys.executable, PORT='29631')
+    env = dict(os.environ, **TOOL_ENV, PYTHON=sys.executable, PORT='29631')
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(tmp_path),
          *as_cli(options)], cwd=ROOT, env=env, text=True, capture_output=True,
@@ -276,14 +267,14 @@ def test_label_outside_the_classes_is_named(toy_copy, tmp_path):
     label = cv2.imread(str(bad), cv2.IMREAD_UNCHANGED)
     label[5:9, 5:9] = 9  # 8 after reduce_zero_label; the classes are 0..3
     cv2.imwrite(str(bad), label)
-    with pytest.raises(ValueError, match=r'ADE_val_00000002\.png: label '
+    with pytest.raises(DataError, match=r'ADE_val_00000002\.png: label '
                        r'values \[8\].*valid labels are 0\.\.3 and 255'):
         run_test_loop(toy_copy, tmp_path)
 
 
 def test_missing_label_map_is_named_before_running(toy_copy, tmp_path):
     (toy_copy / 'annotations' / 'validation' / 'ADE_val_00000003.png').unlink()
-    with pytest.raises(FileNotFoundError,
+    with pytest.raises(DataError,
                        match=r'1 of 4 images have no label map, e.g. '
                        r'.*ADE_val_00000003\.jpg \(expected .*'
                        r'ADE_val_00000003\.png\)'):
@@ -294,7 +285,7 @@ def test_wrong_num_classes_stops_training(toy_ade20k, tmp_path):
     cfg = load_config(TOY, toy_options(toy_ade20k['data_root'], **{
         'model.decode_head.num_classes': 150}))
     cfg.work_dir = str(tmp_path)
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(DataError, match=re.escape(
             'FPNHead.num_classes=150 but the dataset has 4 classes (ground, '
             'circle, square, triangle); set num_classes=4')):
         Runner.from_cfg(cfg).train()

@@ -1,66 +1,23 @@
-"""The fast inference path against the official algorithm, and the speed,
-FLOPs and ONNX tools (tiny sizes; no timing is asserted)."""
+"""The folded-BN cache of the fast inference path, and the speed, FLOPs and
+ONNX tools (tiny sizes; no timing is asserted). mmevit against the official
+code: tests/test_official_equivalence.py."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
+import benchmark
+import get_flops
 import pytest
 import torch
+from complexity import PAPER_COMPLEXITY, classifier_complexity
+from conftest import run_tool
+from export_onnx import check_onnx, export_onnx
 
-from mmevit.benchmark.flops import PAPER_COMPLEXITY, classifier_complexity
-from mmevit.benchmark.onnx_export import check_onnx, export_onnx
-from mmevit.benchmark.reference_compare import (
-    build_variants,
-    max_relative_difference,
-    output_differences,
-)
-from mmevit.checkpoint import official_key_to_mmevit
 from mmevit.models import EfficientViT
 from mmevit.models.layers import ConvBN
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
-
-
-def run_tool(name, *args):
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', name),
-                           *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
-@pytest.mark.parametrize('arch', ['m0', 'm4', 'm5'])
-def test_fast_path_equals_official_unfused_and_deploy(arch):
-    variants = build_variants(arch)
-    diffs = output_differences(variants, torch.randn(2, 3, 97, 150))
-    assert diffs['mmevit'] <= 1e-4
-    assert diffs['mmevit deploy'] <= 1e-3
-    assert diffs['official, BN folded'] <= 1e-3
-
-
-@pytest.mark.parametrize('bn_mode', ['train', 'eval'])
-def test_fast_path_gradients_equal_official(bn_mode):
-    """Train mode (batch statistics) and norm_eval-style training (BN in
-    eval, weights trainable) give the official outputs and gradients.
-
-    Float64: train-mode BN makes some gradients cancel to almost nothing,
-    which float32 rounding would swamp.
-    """
-    variants = build_variants('m0')
-    ref, ours = (variants[k].double().train(bn_mode == 'train')
-                 for k in ('official', 'mmevit'))
-    x = torch.randn(2, 3, 64, 80, dtype=torch.float64)
-    outs = [model(x) for model in (ref, ours)]
-    assert max_relative_difference(*outs) <= 1e-10
-    for out in outs:
-        sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum()
-            for o in out).backward()
-    grads = {n: p.grad for n, p in ours.named_parameters()}
-    scale = max(p.grad.abs().max() for p in ref.parameters())
-    for name, param in ref.named_parameters():
-        ours_grad = grads[official_key_to_mmevit(name)]
-        torch.testing.assert_close(ours_grad.flatten(), param.grad.flatten(),
-                                   rtol=0, atol=1e-9 * scale, msg=name)
+BENCHMARK = 'tools/analysis_tools/benchmark.py'
 
 
 def test_folded_bn_cache_follows_weight_changes():
@@ -107,11 +64,11 @@ def test_classifier_complexity_matches_paper(arch):
 
 def test_benchmark_tool_table_json_and_plot(tmp_path):
     out, plot = tmp_path / 'speed.json', tmp_path / 'speed.png'
-    result = run_tool('benchmark.py', RETINA_M0, '--arch', 'm0', '--parts',
+    # A process of its own: --threads changes torch's global thread count.
+    result = run_tool(BENCHMARK, RETINA_M0, '--arch', 'm0', '--parts',
                       'backbone', 'backbone+neck', 'model', '--shape', '128',
                       '160x192', '--threads', '1', '--warmup', '1',
                       '--repeats', '2', '--json', out, '--plot', plot)
-    assert result.returncode == 0, result.stderr
     assert '| name' in result.stdout and 'gflops_per_s' in result.stdout
     data = json.loads(out.read_text())
     assert data['meta']['threads'] == 1
@@ -128,23 +85,27 @@ def test_benchmark_tool_table_json_and_plot(tmp_path):
 
 def test_benchmark_tool_compare_official(tmp_path):
     out = tmp_path / 'compare.json'
-    result = run_tool('benchmark.py', '--arch', 'm1', '--compare-official',
-                      '--shape', '96x128', '--batch-size', '2', '--warmup',
-                      '1', '--repeats', '2', '--json', out)
-    assert result.returncode == 0, result.stderr
+    benchmark.main(['--arch', 'm1', '--compare-official', '--shape', '64x512',
+                    '--warmup', '1', '--repeats', '2',
+                    '--json', str(out)])
     rows = json.loads(out.read_text())['rows']
     assert [r['variant'] for r in rows] == [
         'official', 'official, BN folded', 'mmevit', 'mmevit deploy']
-    assert rows[0]['speedup_vs_official'] == 1.
+    # Speed-ups are against the official row of the same run.
+    for row in rows:
+        assert row['speedup_vs_official'] == pytest.approx(
+            rows[0]['latency_ms'] / row['latency_ms'])
+    assert rows[0]['max_rel_diff_vs_official'] == 0
+    # Folding BN changes the rounding: the folded variants are other networks.
+    assert 0 < rows[1]['max_rel_diff_vs_official'] <= 1e-3
     assert rows[2]['max_rel_diff_vs_official'] <= 1e-4
-    assert rows[3]['max_rel_diff_vs_official'] <= 1e-3
+    assert 0 < rows[3]['max_rel_diff_vs_official'] <= 1e-3
 
 
-def test_get_flops_tool(tmp_path):
+def test_get_flops_tool(tmp_path, capsys):
     out = tmp_path / 'flops.json'
-    result = run_tool('get_flops.py', '--arch', 'm4', '--shape', '224',
-                      '--json', out)
-    assert result.returncode == 0, result.stderr
+    get_flops.main(['--arch', 'm4', '--shape', '224', '--json', str(out)])
+    assert 'EfficientViT-M4 backbone' in capsys.readouterr().out
     row = json.loads(out.read_text())['rows'][0]
     assert round(row['classifier_params_m'], 1) == row['paper_params_m']
     assert round(row['classifier_mmacs']) == row['paper_mmacs']
@@ -159,9 +120,13 @@ def test_get_flops_tool(tmp_path):
     (['--arch', 'm0', '--batch-size', '20000', '--shape', '800x1344'],
      'does not fit'),
     (['--arch', 'm9'], "unknown arch 'm9'"),
+    (['--arch', 'm0', '--compare-official', '--shape', '224'],
+     'the official code cannot run at 224x224: its stage-3 map is 4x4'),
 ])
-def test_benchmark_bad_input_gives_one_line_error(args, message):
-    result = run_tool('benchmark.py', *args, '--repeats', '1')
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert 'Traceback' not in result.stderr
+def test_benchmark_bad_input_gives_one_line_error(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main([*args, '--repeats', '1'])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and message in err
+    assert len(err.splitlines()) == 1

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
+from toy_shapes import make_ade20k_toy, make_coco_toy
 
-from mmevit.datasets import make_ade20k_toy, make_coco_toy
+from mmevit.errors import ConfigError
 
 SMALL = dict(num_train=6, num_val=3, min_size=64, max_size=128,
              show_progress=False)
@@ -165,7 +166,7 @@ def test_rerun_overwrites_but_refuses_stale_files(maker, tmp_path):
     before = read_tree(tmp_path)
     maker(str(tmp_path), **SMALL)
     assert read_tree(tmp_path) == before
-    with pytest.raises(ValueError, match='not part of the requested set'):
+    with pytest.raises(ConfigError, match='not part of the requested set'):
         maker(str(tmp_path), **dict(SMALL, num_train=2))
     assert read_tree(tmp_path) == before  # nothing deleted or rewritten
 
@@ -181,7 +182,7 @@ def test_rerun_overwrites_but_refuses_stale_files(maker, tmp_path):
 ])
 def test_bad_arguments(maker, kwargs, bad, tmp_path):
     value = kwargs[bad]
-    with pytest.raises(ValueError, match=re.escape(bad)) as err:
+    with pytest.raises(ConfigError, match=re.escape(bad)) as err:
         maker(str(tmp_path / 'out'), **dict(SMALL, **kwargs))
     assert str(value) in str(err.value)
     assert not (tmp_path / 'out').exists()
@@ -191,13 +192,13 @@ def test_bad_arguments(maker, kwargs, bad, tmp_path):
 def test_out_dir_is_file(maker, tmp_path):
     path = tmp_path / 'taken'
     path.write_text('keep me')
-    with pytest.raises(ValueError, match=re.escape(str(path))):
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
         maker(str(path), **SMALL)
     assert path.read_text() == 'keep me'
 
 
 def test_cli(tmp_path, capsys):
-    main = runpy.run_path(osp.join(REPO, 'tools', 'make_toy_data.py'))['main']
+    main = runpy.run_path(osp.join(REPO, 'tools', 'data', 'make_toy_data.py'))['main']
     main(['coco', str(tmp_path / 'coco'), '--num-train', '2', '--num-val',
           '1', '--seed', '5'])
     out = capsys.readouterr().out

@@ -5,16 +5,24 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mmevit.engine import prepare_cpu_distributed, replace_sync_bn, task_of
+from mmevit.engine import (
+    StrictLoadRunner,
+    explain_data_errors,
+    merge_cfg_options,
+    prepare_cpu_distributed,
+    replace_sync_bn,
+    task_of,
+)
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.errors import ConfigError
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a detector or segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an .onnx file '
+                        'from tools/deploy.py to run in onnxruntime')
     parser.add_argument('--work-dir', help='the dir to save evaluation logs')
     parser.add_argument(
         '--out', help='detection: dump raw results to this .pkl file; '
@@ -38,7 +46,7 @@ def parse_args():
 def enable_drawing(cfg, task, show_dir):
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs default_hooks.visualization in '
+        raise ConfigError('--show-dir needs default_hooks.visualization in '
                          'the config')
     hook['draw'] = True
     if task == 'mmdet':
@@ -51,7 +59,7 @@ def enable_drawing(cfg, task, show_dir):
 def add_result_output(cfg, task, out):
     if task == 'mmdet':
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {out!r} must end with .pkl for detection')
+            raise ConfigError(f'--out {out!r} must end with .pkl for detection')
         cfg.test_evaluator = [cfg.test_evaluator,
                               dict(type='DumpDetResults', out_file_path=out)]
     else:
@@ -59,17 +67,25 @@ def add_result_output(cfg, task, out):
         cfg.test_evaluator['keep_results'] = True
 
 
+def use_onnx_model(cfg, task, onnx_file):
+    """Run ``onnx_file`` in onnxruntime in place of the config's model."""
+    from mmevit.deploy import onnx_model_cfg
+    cfg.model = onnx_model_cfg(cfg, task, onnx_file)
+    cfg.load_from = None
+
+
 def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    if args.checkpoint.endswith('.onnx'):
+        use_onnx_model(cfg, task, args.checkpoint)
     if args.show_dir:
         enable_drawing(cfg, task, args.show_dir)
     if args.out:
@@ -84,8 +100,10 @@ def build_cfg(args):
 def main():
     args = parse_args()
     with exit_on_user_error():
-        runner = Runner.from_cfg(build_cfg(args))
-        runner.test()
+        cfg = build_cfg(args)
+        runner = StrictLoadRunner.from_cfg(cfg)
+        with explain_data_errors(cfg, 'test'):
+            runner.test()
 
 
 if __name__ == '__main__':

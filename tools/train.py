@@ -7,9 +7,16 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
-from mmevit.engine import prepare_cpu_distributed, replace_sync_bn, task_of
+from mmevit.engine import (
+    StrictLoadRunner,
+    explain_data_errors,
+    merge_cfg_options,
+    prepare_cpu_distributed,
+    replace_sync_bn,
+    task_of,
+    use_safe_checkpoint_hook,
+)
 from mmevit.engine.cli import exit_on_user_error
 
 
@@ -40,8 +47,7 @@ def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task_of(cfg)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
@@ -53,6 +59,7 @@ def build_cfg(args):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    use_safe_checkpoint_hook(cfg)
     if args.launcher == 'none' and replace_sync_bn(cfg.model):
         print_log('single process: SyncBN replaced by BN', logger='current')
     elif args.launcher != 'none':
@@ -64,8 +71,9 @@ def main():
     args = parse_args()
     with exit_on_user_error():
         cfg = build_cfg(args)
-        runner = Runner.from_cfg(cfg)
-        runner.train()
+        runner = StrictLoadRunner.from_cfg(cfg)
+        with explain_data_errors(cfg, 'train'):
+            runner.train()
 
 
 if __name__ == '__main__':

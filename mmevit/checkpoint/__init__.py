@@ -4,6 +4,7 @@ from .conversion import (
                          official_key_to_mmevit,
                          resize_attention_biases,
 )
+from .model_loading import check_model_weights, load_model_checkpoint, load_model_weights
 from .pretrained import extract_backbone_state_dict, load_pretrained_backbone, read_checkpoint
 from .safe_load import (
                          SAFE_GLOBALS,
@@ -19,5 +20,6 @@ __all__ = [
     'extract_backbone_state_dict', 'load_pretrained_backbone',
     'read_checkpoint', 'SAFE_GLOBALS', 'CheckpointError',
     'allow_mmengine_checkpoint_types', 'load_checkpoint_file',
-    'register_local_checkpoint_loader'
+    'register_local_checkpoint_loader', 'check_model_weights',
+    'load_model_checkpoint', 'load_model_weights'
 ]

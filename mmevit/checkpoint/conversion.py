@@ -1,6 +1,6 @@
 """Pure conversion of EfficientViT weights to mmevit's key layout.
 
-Three layouts are understood:
+Two key layouts are understood (prefixed mmengine checkpoints: pretrained.py):
 
 * official (Cream / EfficientViT model zoo): ``patch_embed.0.c.weight``,
   ``blocks2.1.conv1.c.weight`` ... where ``blocks2.0``-``2.2`` are the

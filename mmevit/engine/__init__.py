@@ -1,5 +1,10 @@
+from .checkpoint_hook import SafeCheckpointHook, use_safe_checkpoint_hook
+from .config_options import merge_cfg_options
+from .data_errors import explain_data_errors
 from .launch import prepare_cpu_distributed, replace_sync_bn, task_of
+from .runner import StrictLoadRunner
 from .seg_data_check import SegDataCheckHook
 
 __all__ = ['prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
-           'SegDataCheckHook']
+           'SegDataCheckHook', 'SafeCheckpointHook', 'use_safe_checkpoint_hook',
+           'StrictLoadRunner', 'merge_cfg_options', 'explain_data_errors']

@@ -3,17 +3,19 @@ import contextlib
 import os
 import sys
 
-from ..checkpoint import CheckpointError
+from ..errors import MMEvitError
 
-USER_ERRORS = (CheckpointError, FileNotFoundError, FileExistsError,
-               ValueError)
+#: Errors caused by the user's input: mmevit's own error types (bad config
+#: values, data, checkpoints) and missing or already existing files.
+USER_ERRORS = (MMEvitError, FileNotFoundError, FileExistsError)
 
 
 @contextlib.contextmanager
 def exit_on_user_error():
-    """Report errors caused by the user's input (missing files, bad
-    checkpoints, bad config values) as one ``error:`` line with exit status
-    2. ``MMEVIT_TRACEBACK=1`` shows the traceback instead."""
+    """Report errors caused by the user's input (:data:`USER_ERRORS`) as one
+    ``error:`` line with exit status 2; ``MMEVIT_TRACEBACK=1`` shows their
+    traceback instead. Every other exception keeps its traceback: it points
+    at a bug."""
     try:
         yield
     except USER_ERRORS as err:

@@ -5,6 +5,8 @@ import torch
 import torch.distributed as dist
 from mmengine.logging import print_log
 
+from ..errors import ConfigError
+
 TASKS = ('mmdet', 'mmseg')
 
 
@@ -12,11 +14,11 @@ def task_of(cfg):
     """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``.
 
     Raises:
-        ValueError: The config belongs to neither codebase.
+        ConfigError: The config belongs to neither codebase.
     """
     scope = cfg.get('default_scope')
     if scope not in TASKS:
-        raise ValueError(f'config default_scope={scope!r}; mmevit tools run '
+        raise ConfigError(f'config default_scope={scope!r}; mmevit tools run '
                          f'configs of {TASKS} (inherit an mmdet:: or mmseg:: '
                          'base config)')
     return scope

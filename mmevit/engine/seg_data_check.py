@@ -7,6 +7,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import nn
 
+from ..errors import DataError
+
 
 @HOOKS.register_module()
 class SegDataCheckHook(Hook):
@@ -55,13 +57,13 @@ class SegDataCheckHook(Hook):
     def _check_dataset(self, runner, dataset):
         classes = dataset.metainfo.get('classes')
         if not classes:
-            raise ValueError(
+            raise DataError(
                 f'{type(dataset).__name__} has no classes; set its '
                 'metainfo=dict(classes=(...), palette=[...])')
         names = ', '.join(classes[:5]) + (', ...' if len(classes) > 5 else '')
         for head in self._heads(runner):
             if head.num_classes != len(classes):
-                raise ValueError(
+                raise DataError(
                     f'{type(head).__name__}.num_classes={head.num_classes} '
                     f'but the dataset has {len(classes)} classes ({names}); '
                     f'set num_classes={len(classes)}')
@@ -80,7 +82,7 @@ class SegDataCheckHook(Hook):
                 reduced = (' (after reduce_zero_label, which subtracts 1)'
                            if sample.metainfo.get('reduce_zero_label') else
                            '')
-                raise ValueError(
+                raise DataError(
                     f'{sample.metainfo.get("seg_map_path")}: label values '
                     f'{bad.tolist()}{reduced} are outside the '
                     f'{head.num_classes} classes; valid labels are '
@@ -98,7 +100,7 @@ def _base_datasets(dataset):
 
 
 def _check_label_maps_exist(dataset):
-    """Raise FileNotFoundError listing images without a label map, if the
+    """Raise DataError listing images without a label map, if the
     dataset's pipeline loads label maps."""
     transforms = getattr(dataset.pipeline, 'transforms', [])
     if not any(type(t).__name__ == 'LoadAnnotations' for t in transforms):
@@ -107,7 +109,7 @@ def _check_label_maps_exist(dataset):
     missing = [info for info in infos
                if not osp.isfile(info.get('seg_map_path') or '')]
     if missing:
-        raise FileNotFoundError(
+        raise DataError(
             f'{len(missing)} of {len(infos)} images have no label map, e.g. '
             f'{missing[0]["img_path"]} (expected '
             f'{missing[0].get("seg_map_path")})')

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.conversion import convert_efficientvit_state_dict
+from ...errors import ConfigError
 from ..layers import ConvBN, Downsample, EfficientViTBlock
 
 
@@ -145,9 +146,12 @@ class EfficientViT(BaseModule):
         self.window_sizes = self._check_window_sizes(window_sizes)
         self.out_indices = self._check_out_indices(out_indices)
         if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(
+            raise ConfigError(
                 f'frozen_stages={frozen_stages} is invalid; expected -1 '
                 f'(nothing), 0 (patch embedding) or 1..{self.num_stages}')
+        if not 0 <= drop_path_rate < 1:
+            raise ConfigError(f'drop_path_rate={drop_path_rate} is invalid; '
+                              'expected a probability in [0, 1)')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.deploy = deploy
@@ -176,31 +180,31 @@ class EfficientViT(BaseModule):
     def _parse_arch(cls, arch):
         if isinstance(arch, str):
             if arch.lower() not in cls.arch_zoo:
-                raise ValueError(f'Unknown arch {arch!r}; choose one of '
+                raise ConfigError(f'Unknown arch {arch!r}; choose one of '
                                  f'{sorted(cls.arch_zoo)} or pass a dict')
             return copy.deepcopy(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
+            raise ConfigError(f'arch must be a str or dict, got {arch!r}')
         expected = set(cls.arch_zoo['m0'])
         if set(arch) != expected:
-            raise ValueError(
+            raise ConfigError(
                 f'Custom arch keys {sorted(arch)} differ from the required '
                 f'{sorted(expected)} (missing {sorted(expected - set(arch))},'
                 f' unexpected {sorted(set(arch) - expected)})')
         for key in ('embed_dims', 'depths', 'num_heads'):
             if len(arch[key]) != cls.num_stages:
-                raise ValueError(f'arch[{key!r}]={arch[key]} needs '
+                raise ConfigError(f'arch[{key!r}]={arch[key]} needs '
                                  f'{cls.num_stages} entries')
         for dim, heads in zip(arch['embed_dims'], arch['num_heads']):
             if heads < 1 or dim % heads:
-                raise ValueError(f'arch embed_dims {arch["embed_dims"]} must '
+                raise ConfigError(f'arch embed_dims {arch["embed_dims"]} must '
                                  f'be divisible by num_heads '
                                  f'{arch["num_heads"]}')
         if arch['embed_dims'][0] % 8:
-            raise ValueError(f'arch embed_dims[0]={arch["embed_dims"][0]} '
+            raise ConfigError(f'arch embed_dims[0]={arch["embed_dims"][0]} '
                              'must be divisible by 8 (patch embedding)')
         if len(arch['q_kernels']) < max(arch['num_heads']):
-            raise ValueError(f'arch q_kernels={arch["q_kernels"]} needs one '
+            raise ConfigError(f'arch q_kernels={arch["q_kernels"]} needs one '
                              f'kernel per head (max heads '
                              f'{max(arch["num_heads"])})')
         return copy.deepcopy(dict(arch))
@@ -212,7 +216,7 @@ class EfficientViT(BaseModule):
         window_sizes = list(window_sizes)
         if len(window_sizes) != cls.num_stages or any(
                 not isinstance(w, int) or w < 1 for w in window_sizes):
-            raise ValueError(f'window_sizes={window_sizes} must be '
+            raise ConfigError(f'window_sizes={window_sizes} must be '
                              f'{cls.num_stages} positive ints')
         return window_sizes
 
@@ -223,7 +227,7 @@ class EfficientViT(BaseModule):
         out_indices = sorted(set(out_indices))
         if not out_indices or any(not 0 <= i < cls.num_stages
                                   for i in out_indices):
-            raise ValueError(f'out_indices={out_indices} must be a non-empty '
+            raise ConfigError(f'out_indices={out_indices} must be a non-empty '
                              f'subset of {list(range(cls.num_stages))}')
         return tuple(out_indices)
 

@@ -5,6 +5,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import nn
 
+from ...errors import ConfigError
+
 _EXTRA_SOURCES = ('on_input', 'on_lateral', 'on_output')
 
 
@@ -13,8 +15,10 @@ class EfficientViTFPN(BaseModule):
     """Feature pyramid over EfficientViT's stride 16/32/64 outputs.
 
     A standard top-down FPN; then ``num_extra_trans_convs`` 2x2 stride-2
-    transposed convs grow finer levels from the finest lateral (each followed
-    by a 3x3 conv), and ``add_extra_convs`` or max-pooling adds coarser ones.
+    transposed convs grow finer levels in a chain from the finest lateral,
+    each level then smoothed by a 3x3 conv (``extra_fpn_convs[i]`` on the
+    i-th finest level, the official pairing), and ``add_extra_convs`` or
+    max-pooling adds coarser ones.
     Outputs are ordered finest first; with fewer ``num_outs`` than levels the
     coarsest are left out (no conv is built for them). With the paper's
     settings:
@@ -59,11 +63,11 @@ class EfficientViTFPN(BaseModule):
         if add_extra_convs is True:
             add_extra_convs = 'on_input'
         if add_extra_convs and add_extra_convs not in _EXTRA_SOURCES:
-            raise ValueError(f'add_extra_convs={add_extra_convs!r}; choose '
+            raise ConfigError(f'add_extra_convs={add_extra_convs!r}; choose '
                              f'False, True or one of {_EXTRA_SOURCES}')
         num_levels = num_outs - num_extra_trans_convs  # stride 16 and coarser
         if num_extra_trans_convs < 0 or num_levels < 1:
-            raise ValueError(
+            raise ConfigError(
                 f'num_outs={num_outs} must exceed num_extra_trans_convs='
                 f'{num_extra_trans_convs} (>= 0) by at least one level')
         self.in_channels = list(in_channels)
@@ -99,7 +103,7 @@ class EfficientViTFPN(BaseModule):
     def _check_inputs(self, inputs):
         channels = [x.shape[1] for x in inputs]
         if channels != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'EfficientViTFPN got inputs with channels {channels}, but '
                 f'in_channels={self.in_channels}; set neck.in_channels to '
                 'the backbone arch embed_dims (of its out_indices)')
@@ -112,11 +116,16 @@ class EfficientViTFPN(BaseModule):
             laterals[i - 1] = laterals[i - 1] + F.interpolate(
                 laterals[i], size=laterals[i - 1].shape[2:], mode='nearest')
 
+        # The transposed convs run in a chain from the stride-16 lateral
+        # (trans conv 0 makes stride 8, 1 makes stride 4); their outputs are
+        # listed finest first and extra_fpn_convs[i] smooths the i-th of that
+        # list, as the official network does: with two, extra_fpn_convs.0
+        # runs on stride 4 and extra_fpn_convs.1 on stride 8.
         finer, source = [], laterals[0]
-        for trans_conv, fpn_conv in zip(self.extra_trans_convs,
-                                        self.extra_fpn_convs):
+        for trans_conv in self.extra_trans_convs:
             source = trans_conv(source)  # 2x the resolution
-            finer.insert(0, fpn_conv(source))
+            finer.insert(0, source)
+        finer = [conv(x) for conv, x in zip(self.extra_fpn_convs, finer)]
 
         outs = [self.fpn_convs[i](laterals[i])
                 for i in range(self.num_backbone_outs)]

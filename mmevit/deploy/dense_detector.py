@@ -1,0 +1,138 @@
+"""Export wrapper of a one-stage mmdet detector with a dense head.
+
+Re-does ``BaseDenseHead.predict_by_feat`` (per-level top-k, box decoding,
+score threshold, score factors, clipping, per-class NMS, ``max_per_img``)
+batched and with every size taken from tensors, so that the exported graph
+stays dynamic. NMS is :func:`mmevit.deploy.ops.nms` (ONNX
+``NonMaxSuppression``).
+
+Outputs, padded to ``K = test_cfg.max_per_img`` detections per image:
+``dets`` (N, K, 5) float ``x1, y1, x2, y2, score`` in input-image pixels,
+by decreasing score, padding rows all zeros; ``labels`` (N, K) int64 class
+indices, padding -1.
+"""
+import torch
+from torch import nn
+
+from .ops import nms
+
+INVALID = -1.0  # score of dropped candidates; valid scores are >= 0
+
+
+def uses_base_post_processing(head):
+    """Whether ``head`` post-processes with ``BaseDenseHead``'s code, which
+    :class:`DenseDetectorExport` re-implements."""
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    cls = type(head)
+    return isinstance(head, BaseDenseHead) and all(
+        getattr(cls, name) is getattr(BaseDenseHead, name)
+        for name in ('predict_by_feat', '_predict_by_feat_single',
+                     '_bbox_post_process'))
+
+
+class DenseDetectorExport(nn.Module):
+    """Normalised image batch -> ``(dets, labels)``; see the module doc.
+
+    Args:
+        detector (nn.Module): An mmdet ``SingleStageDetector`` in eval mode
+            whose head passes :func:`uses_base_post_processing`.
+    """
+
+    output_names = ('dets', 'labels')
+
+    def __init__(self, detector):
+        super().__init__()
+        self.detector = detector
+        self.head = detector.bbox_head
+        cfg = self.head.test_cfg
+        self.nms_pre = cfg.get('nms_pre', -1)
+        self.score_thr = cfg.get('score_thr', 0)
+        self.min_bbox_size = cfg.get('min_bbox_size', -1)
+        self.iou_threshold = cfg.nms.iou_threshold
+        self.max_per_img = cfg.max_per_img
+        if cfg.nms.get('type', 'nms') != 'nms':
+            raise ValueError(f'test_cfg.nms.type={cfg.nms.type!r}: the '
+                             "exporter supports 'nms'")
+
+    def forward(self, x):
+        outs = self.head(self.detector.extract_feat(x))
+        score_factors = outs[2] if len(outs) > 2 else [None] * len(outs[0])
+        priors = self.head.prior_generator.grid_priors(
+            [score.shape[-2:] for score in outs[0]], dtype=x.dtype,
+            device=x.device)
+        levels = [self._level_candidates(*level)
+                  for level in zip(outs[0], outs[1], score_factors, priors)]
+        boxes, scores, labels = (torch.cat(parts, 1) for parts in zip(*levels))
+        boxes = self._clip(boxes, x.shape[2], x.shape[3])
+        if self.min_bbox_size >= 0:
+            size = boxes[..., 2:] - boxes[..., :2]
+            big_enough = (size > self.min_bbox_size).all(-1)
+            scores = torch.where(big_enough, scores, INVALID)
+        return self._per_class_nms(boxes, scores, labels)
+
+    def _level_candidates(self, cls_score, bbox_pred, score_factor, priors):
+        """Top ``nms_pre`` (prior, class) pairs of one level, decoded."""
+        batch = cls_score.shape[0]
+        logits = cls_score.permute(0, 2, 3, 1).reshape(
+            batch, -1, self.head.cls_out_channels)
+        if self.head.use_sigmoid_cls:
+            scores = logits.sigmoid()
+        else:
+            scores = logits.softmax(-1)[..., :-1]
+        num_classes = scores.shape[-1]
+        flat = scores.reshape(batch, -1)
+        k = flat.shape[1]
+        if self.nms_pre > 0:
+            k = torch.sym_min(k, self.nms_pre)
+        top_scores, index = flat.topk(k, dim=1)
+        prior_index = index // num_classes
+        labels = index % num_classes
+        box_dim = self.head.bbox_coder.encode_size
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, box_dim)
+        deltas = deltas.gather(
+            1, prior_index[..., None].expand(-1, -1, box_dim))
+        priors = priors[prior_index]
+        boxes = self.head.bbox_coder.decode(
+            priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, box_dim))
+        boxes = boxes.reshape(batch, -1, 4)
+        keep = top_scores > self.score_thr
+        if score_factor is not None:
+            factor = score_factor.permute(0, 2, 3, 1).reshape(batch, -1)
+            top_scores = top_scores * factor.sigmoid().gather(1, prior_index)
+        return boxes, torch.where(keep, top_scores, INVALID), labels
+
+    @staticmethod
+    def _clip(boxes, height, width):
+        x = boxes[..., 0::2].clamp(min=0, max=width)
+        y = boxes[..., 1::2].clamp(min=0, max=height)
+        return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1)
+
+    def _per_class_nms(self, boxes, scores, labels):
+        num_classes = self.head.num_classes
+        batch, num_boxes = scores.shape
+        classes = torch.arange(num_classes, device=scores.device)
+        class_scores = torch.where(
+            labels[:, None, :] == classes[None, :, None], scores[:, None, :],
+            INVALID)
+        kept = nms(boxes, class_scores, self.max_per_img, self.iou_threshold,
+                   INVALID / 2)
+        b, c, i = kept.unbind(1)
+        kept_scores = torch.full_like(class_scores, INVALID).index_put(
+            (b, c, i), class_scores[b, c, i])
+        # Top-k over (class, box) pairs plus K padding entries of class -1.
+        padding = kept_scores.new_full((batch, self.max_per_img), INVALID)
+        top, index = torch.cat([kept_scores.reshape(batch, -1), padding],
+                               1).topk(self.max_per_img, dim=1)
+        box_ids = torch.arange(num_boxes, device=scores.device)
+        pair_box = torch.cat([
+            box_ids[None, :].expand(num_classes, -1).reshape(-1),
+            box_ids.new_zeros(self.max_per_img)])
+        pair_class = torch.cat([
+            classes[:, None].expand(-1, num_boxes).reshape(-1),
+            classes.new_full((self.max_per_img, ), -1)])
+        top_boxes = boxes.gather(
+            1, pair_box[index][..., None].expand(-1, -1, 4))
+        dets = torch.cat([top_boxes, top[..., None]], -1)
+        valid = top > INVALID / 2
+        dets = torch.where(valid[..., None], dets, 0.)
+        return dets, pair_class[index]

@@ -1,0 +1,133 @@
+"""Whole-model ONNX export of mmdet/mmseg models built from a config.
+
+The graph takes the normalised image batch ``input`` (N, 3, H, W) and ends
+with the final predictions (see :mod:`.dense_detector` and
+:mod:`.segmentor` for the outputs). It is written with torch's
+``torch.export``-based exporter; custom ops carry their ONNX translations,
+so plain onnxruntime runs the file. The task and the dataset's classes and
+palette are stored in the file's metadata.
+"""
+import json
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from ..engine import merge_cfg_options, replace_sync_bn, task_of
+from ..errors import ConfigError
+from .dense_detector import DenseDetectorExport, uses_base_post_processing
+from .ops import ONNX_TRANSLATIONS
+from .segmentor import SegmentorExport
+
+INPUT_NAME = 'input'
+TASK_OUTPUTS = {'mmdet': DenseDetectorExport.output_names,
+                'mmseg': SegmentorExport.output_names}
+SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
+             'by BaseDenseHead.predict_by_feat (RetinaHead, ATSSHead, '
+             'FCOSHead, RTMDetHead, ...); mmseg EncoderDecoder (FPNHead and '
+             'other decode heads) in whole test mode')
+
+
+def build_model(config, cfg_options=None):
+    """Build the config's model on CPU in eval mode.
+
+    Returns:
+        tuple[Config, str, nn.Module]: The config, its task (``'mmdet'`` or
+        ``'mmseg'``) and the model.
+    """
+    cfg = Config.fromfile(config)
+    merge_cfg_options(cfg, cfg_options)
+    task = task_of(cfg)
+    replace_sync_bn(cfg.model)
+    if task == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    return cfg, task, MODELS.build(cfg.model).eval()
+
+
+def export_wrapper(task, model):
+    """The module to export for ``model``.
+
+    Raises:
+        ConfigError: The model's head/post-processing is not supported.
+    """
+    if task == 'mmseg':
+        from mmseg.models.segmentors import EncoderDecoder
+        mode = model.test_cfg.get('mode', 'whole') if model.test_cfg else 'whole'
+        if type(model) is EncoderDecoder and mode == 'whole':
+            return SegmentorExport(model)
+        what = f'{type(model).__name__} with test_cfg.mode={mode!r}'
+    else:
+        head = getattr(model, 'bbox_head', None)
+        if head is not None and not hasattr(model, 'roi_head') and \
+                uses_base_post_processing(head):
+            return DenseDetectorExport(model)
+        what = type(head or getattr(model, 'roi_head', model)).__name__
+    raise ConfigError(f'cannot export {what}: the exporter supports '
+                      f'{SUPPORTED}')
+
+
+def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
+        'batch', 'height', 'width'), dataset_meta=None, opset=18):
+    """Export ``wrapper`` to ``path`` atomically.
+
+    The file is written under a temporary name next to ``path`` and renamed
+    when complete, so a failed export leaves nothing behind.
+
+    Args:
+        wrapper (nn.Module): From :func:`export_wrapper`.
+        path (str): Output ``.onnx`` file.
+        task (str): ``'mmdet'`` or ``'mmseg'``, stored in the metadata.
+        shape (tuple[int, int]): Height and width of the traced input.
+        dynamic (Sequence[str]): Axes of ``input`` left dynamic, from
+            ``batch``, ``height``, ``width``.
+        dataset_meta (dict, optional): Classes and palette to store.
+        opset (int): ONNX opset. Defaults to 18.
+    """
+    axes = {'batch': 0, 'height': 2, 'width': 3}
+    dims = {axes[name]: torch.export.Dim.DYNAMIC for name in dynamic}
+    # torch.export specialises an example size of 1: trace batch 2.
+    x = torch.randn(2 if 'batch' in dynamic else 1, 3, *shape)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            wrapper.eval(), (x, ), input_names=[INPUT_NAME],
+            output_names=list(wrapper.output_names), opset_version=opset,
+            dynamo=True, dynamic_shapes=(dims, ),
+            custom_translation_table=ONNX_TRANSLATIONS, verbose=False)
+    metadata = {'mmevit_task': task}
+    if dataset_meta:
+        metadata['dataset_meta'] = json.dumps(_jsonable(dataset_meta))
+    program.model.metadata_props.update(metadata)
+    partial = f'{path}.partial'
+    try:
+        program.save(partial)
+        os.replace(partial, path)
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)
+
+
+def _jsonable(meta):
+    return {key: [list(v) if isinstance(v, tuple) else v for v in value]
+            if isinstance(value, (list, tuple)) else value
+            for key, value in meta.items()
+            if isinstance(value, (list, tuple, str, int, float))}
+
+
+def fold_batch_norm(model):
+    """Fold every BatchNorm into the convolution before it (in place).
+
+    A backbone with ``switch_to_deploy`` (EfficientViT) switches to its
+    fused form; the remaining conv + BN pairs (necks, heads) are fused by
+    mmcv's ``fuse_conv_bn``.
+    """
+    from mmcv.cnn import fuse_conv_bn
+    backbone = getattr(model, 'backbone', None)
+    if hasattr(backbone, 'switch_to_deploy'):
+        backbone.switch_to_deploy()
+    return fuse_conv_bn(model)

@@ -1,0 +1,249 @@
+"""Run an exported ``.onnx`` file in onnxruntime as an mmdet/mmseg model.
+
+:class:`OnnxDetector` and :class:`OnnxSegmentor` are registered in mmdet's
+and mmseg's model registries: a config whose ``model`` is swapped for one of
+them (see :func:`onnx_model_cfg`) runs the ONNX file in the normal test
+loop, with the config's data preprocessor, dataset, pipeline and evaluator.
+The predictions are post-processed like the PyTorch model's (boxes rescaled
+to the original image, logits resized to it).
+"""
+import json
+import os.path as osp
+
+import numpy as np
+import torch
+from mmdet.models.detectors import BaseDetector
+from mmdet.registry import MODELS as DET_MODELS
+from mmdet.structures.bbox import scale_boxes
+from mmengine.config import Config
+from mmengine.structures import InstanceData, PixelData
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.registry import MODELS as SEG_MODELS
+from torch import nn
+
+from ..engine import task_of
+from ..errors import ConfigError
+from .export import INPUT_NAME, TASK_OUTPUTS
+
+
+class OnnxSession:
+    """An onnxruntime CPU session of an mmevit ONNX file for one task.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        task (str): ``'mmdet'`` or ``'mmseg'``, the config's task.
+        num_threads (int): onnxruntime intra-op threads; 0 lets it choose.
+
+    Raises:
+        ConfigError: The file's inputs/outputs are not those of ``task``.
+    """
+
+    def __init__(self, path, task, num_threads=0):
+        import onnxruntime as ort
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'ONNX file not found: {path}')
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        self.session = ort.InferenceSession(
+            path, options, providers=['CPUExecutionProvider'])
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = tuple(o.name for o in self.session.get_outputs())
+        expected = TASK_OUTPUTS[task]
+        if inputs != [INPUT_NAME] or outputs != expected:
+            raise ConfigError(
+                f'{path} has inputs {inputs} and outputs {list(outputs)}; a '
+                f'{task} config needs inputs {[INPUT_NAME]} and outputs '
+                f'{list(expected)} (export it from this config with '
+                'tools/deploy.py)')
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.dataset_meta = json.loads(meta.get('dataset_meta', '{}'))
+        # As mmdet/mmseg datasets have them: a tuple of class names and a
+        # list of colour tuples (JSON made lists of both).
+        if 'classes' in self.dataset_meta:
+            self.dataset_meta['classes'] = tuple(self.dataset_meta['classes'])
+        if 'palette' in self.dataset_meta:
+            self.dataset_meta['palette'] = [
+                tuple(colour) for colour in self.dataset_meta['palette']]
+
+    def __call__(self, inputs):
+        """Run on a float tensor batch; returns the outputs as tensors."""
+        arrays = self.session.run(
+            None, {INPUT_NAME: inputs.detach().float().cpu().numpy()})
+        return [torch.from_numpy(array) for array in arrays]
+
+
+@DET_MODELS.register_module()
+class OnnxDetector(BaseDetector):
+    """An exported detector in onnxruntime (predict mode only).
+
+    Args:
+        onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
+        data_preprocessor (dict): The config's data preprocessor.
+    """
+
+    def __init__(self, onnx_file, data_preprocessor=None, init_cfg=None):
+        super().__init__(data_preprocessor, init_cfg)
+        self.session = OnnxSession(onnx_file, 'mmdet')
+
+    def predict(self, batch_inputs, batch_data_samples, rescale=True):
+        dets, labels = self.session(batch_inputs)
+        results = []
+        for det, label, sample in zip(dets, labels, batch_data_samples):
+            valid = label >= 0
+            height, width = sample.img_shape
+            boxes = det[valid, :4]
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+            if rescale:
+                boxes = scale_boxes(
+                    boxes, [1 / s for s in sample.scale_factor])
+            results.append(InstanceData(
+                bboxes=boxes, scores=det[valid, 4], labels=label[valid]))
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
+    def _forward(self, batch_inputs, batch_data_samples=None):
+        return tuple(self.session(batch_inputs))
+
+    def loss(self, batch_inputs, batch_data_samples):
+        raise NotImplementedError('an ONNX model cannot be trained')
+
+    def extract_feat(self, batch_inputs):
+        raise NotImplementedError('the ONNX file ends with predictions')
+
+
+class DecodeHeadFacts(nn.Module):
+    """What the test loop reads from a decode head, without its layers."""
+
+    def __init__(self, num_classes, ignore_index, threshold, align_corners):
+        super().__init__()
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.threshold = threshold
+        self.align_corners = align_corners
+
+
+@SEG_MODELS.register_module()
+class OnnxSegmentor(BaseSegmentor):
+    """An exported segmentor in onnxruntime (predict mode only).
+
+    Args:
+        onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
+        data_preprocessor (dict): The config's data preprocessor.
+        decode_head (dict): ``num_classes``, ``ignore_index``,
+            ``threshold`` and ``align_corners`` of the config's decode head
+            (for the resize to the original image and the data checks).
+    """
+
+    def __init__(self, onnx_file, decode_head, data_preprocessor=None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor, init_cfg)
+        self.session = OnnxSession(onnx_file, 'mmseg')
+        self.decode_head = DecodeHeadFacts(**decode_head)
+        self.align_corners = self.decode_head.align_corners
+
+    def predict(self, inputs, data_samples=None):
+        seg_logits = self.session(inputs)[0]
+        if data_samples is None:
+            return [PixelData(data=logits.argmax(0, keepdim=True))
+                    for logits in seg_logits]
+        return self.postprocess_result(seg_logits, data_samples)
+
+    def _forward(self, inputs, data_samples=None):
+        return self.session(inputs)[0]
+
+    def encode_decode(self, inputs, batch_data_samples):
+        return self._forward(inputs)
+
+    def loss(self, inputs, data_samples):
+        raise NotImplementedError('an ONNX model cannot be trained')
+
+    def extract_feat(self, inputs):
+        raise NotImplementedError('the ONNX file ends with predictions')
+
+
+
+
+def onnx_model_cfg(cfg, task, onnx_file):
+    """The ``model`` config that runs ``onnx_file`` in place of ``cfg.model``.
+
+    Keeps the config's data preprocessor, so the test loop feeds the ONNX
+    file exactly what it feeds the PyTorch model.
+
+    Raises:
+        ConfigError: The file's inputs/outputs are not those of ``task``.
+    """
+    OnnxSession(onnx_file, task)  # names a file of the wrong task now
+    model = dict(onnx_file=onnx_file,
+                 data_preprocessor=cfg.model.get('data_preprocessor'))
+    if task == 'mmdet':
+        model['type'] = 'OnnxDetector'
+    else:
+        mode = cfg.model.get('test_cfg', {}).get('mode', 'whole')
+        if mode != 'whole':
+            raise ConfigError(f'model.test_cfg.mode={mode!r}: the ONNX '
+                              "segmentor runs in 'whole' mode only")
+        model['type'] = 'OnnxSegmentor'
+        head = cfg.model.decode_head
+        model['decode_head'] = dict(
+            num_classes=head.num_classes,
+            ignore_index=head.get('ignore_index', 255),
+            threshold=head.get('threshold', 0.3),
+            align_corners=head.get('align_corners', False))
+    return model
+
+
+def init_onnx_model(config, onnx_file):
+    """Build the onnxruntime model of ``onnx_file`` for ``config``.
+
+    The result works with ``mmdet.apis.inference_detector`` /
+    ``mmseg.apis.inference_model`` and the visualizers (``cfg`` and
+    ``dataset_meta`` are set).
+
+    Args:
+        config (str | Config): The config the file was exported from.
+        onnx_file (str): The ``.onnx`` file.
+
+    Returns:
+        BaseModel: An :class:`OnnxDetector` or :class:`OnnxSegmentor`.
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    task = task_of(cfg)
+    if task == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(onnx_model_cfg(cfg, task, onnx_file))
+    model.cfg = cfg
+    model.dataset_meta = model.session.dataset_meta or _config_meta(cfg)
+    return model.eval()
+
+
+def _config_meta(cfg):
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    return dict(dataset.get('metainfo', {}))
+
+
+def inference_onnx(model, images):
+    """Predict on images with a model from :func:`init_onnx_model`.
+
+    Args:
+        model (BaseModel): From :func:`init_onnx_model`.
+        images (np.ndarray | str | list): BGR ``uint8`` array(s) (H, W, 3)
+            or file name(s).
+
+    Returns:
+        DetDataSample | SegDataSample | list: ``pred_instances`` (boxes in
+        the original image's pixels, scores, labels) or ``pred_sem_seg``
+        (label map of the original size); a list for a list input.
+    """
+    if isinstance(images, np.ndarray) and images.ndim != 3:
+        raise ValueError(f'expected an (H, W, 3) image, got shape '
+                         f'{images.shape}')
+    if isinstance(model, OnnxDetector):
+        from mmdet.apis import inference_detector
+        return inference_detector(model, images)
+    from mmseg.apis import inference_model
+    return inference_model(model, images)

@@ -1,0 +1,96 @@
+"""What `pip install mmevit` installs: the library, configs and the train/test
+tools, with the requirements that importing it really has."""
+import ast
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REQUIRES = {'torch>=2.4', 'mmcv<2.2.0,>=2.0.0rc4', 'mmengine<1.0.0,>=0.7.1',
+            'numpy'}
+
+
+@pytest.fixture(scope='module')
+def wheel(tmp_path_factory):
+    """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
+    rewrites mmevit/.mim in the tree it builds)."""
+    src = tmp_path_factory.mktemp('src') / 'mmevit'
+
+    def skip(folder, names):
+        at_root = {'.git', '.venv', 'data', 'work_dirs', 'build', 'dist'}
+        return [n for n in names if n in ('.mim', '__pycache__')
+                or n.endswith(('.egg-info', '_cache'))
+                or (folder == ROOT and n in at_root)]
+
+    shutil.copytree(ROOT, src, ignore=skip)
+    out = tmp_path_factory.mktemp('wheel')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
+                    '--no-build-isolation', '--quiet', '-w', str(out)],
+                   cwd=src, check=True, capture_output=True, timeout=300)
+    [path] = out.glob('mmevit-*.whl')
+    with zipfile.ZipFile(path) as archive:
+        yield {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_wheel_holds_library_configs_and_run_tools_only(wheel):
+    names = set(wheel)
+    for needed in ('mmevit/registry.py', 'mmevit/errors.py',
+                   'mmevit/models/backbones/efficientvit.py',
+                   'mmevit/checkpoint/safe_load.py',
+                   'mmevit/.mim/configs/retinanet_efficientvit_m4_coco.py',
+                   'mmevit/.mim/configs/toy/retinanet_efficientvit_m0_toy.py',
+                   'mmevit/.mim/tools/train.py', 'mmevit/.mim/tools/test.py',
+                   'mmevit/.mim/tools/dist_train.sh'):
+        assert needed in names
+    packages = {name.split('/')[1] for name in names
+                if name.startswith('mmevit/') and name.count('/') > 1}
+    assert packages == {'models', 'checkpoint', 'engine', '.mim'}
+    for name in names:
+        assert not any(part in name for part in (
+            'benchmark', 'analysis_tools', 'official', 'testing', 'toy_shapes',
+            'make_toy_data', 'tests/')), name
+
+
+def test_wheel_metadata_states_the_real_requirements(wheel):
+    [metadata] = [v.decode() for k, v in wheel.items()
+                  if k.endswith('.dist-info/METADATA')]
+    fields = [tuple(line.split(': ', 1)) for line in metadata.splitlines()
+              if ': ' in line and not line.startswith(' ')]
+    requires = [value for key, value in fields if key == 'Requires-Dist']
+    assert {r for r in requires if 'extra ==' not in r} == REQUIRES
+    assert not any('==' in r.split(';')[0] for r in requires)
+    assert any(r.startswith('matplotlib') and 'extra == "analysis"' in r
+               for r in requires)
+    assert ('Requires-Python', '>=3.8') in fields
+    # Requires-Python >=3.8: no syntax of a later Python in what is installed.
+    for name, data in wheel.items():
+        if name.endswith('.py'):
+            ast.parse(data, name, feature_version=(3, 8))
+
+
+def test_import_needs_only_the_install_requirements():
+    """`import mmevit` (and building its models) works with mmdet, mmseg,
+    matplotlib, safetensors and the ONNX packages unavailable."""
+    script = textwrap.dedent('''
+        import sys
+        BLOCKED = ('mmdet', 'mmseg', 'mmpretrain', 'matplotlib', 'safetensors',
+                   'onnx', 'onnxscript', 'onnxruntime', 'pycocotools')
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in BLOCKED:
+                    raise ImportError(f'{name} is blocked')
+        sys.meta_path.insert(0, Block())
+        import mmevit
+        from mmevit.registry import MODELS
+        MODELS.build(dict(type='EfficientViT', arch='m0'))
+        print('ok')
+    ''')
+    result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ['ok']

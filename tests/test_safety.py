@@ -1,0 +1,306 @@
+"""Safe under crashes and bad input: strict whole-model checkpoints,
+crash-safe saving and resume, data errors that name the file."""
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from safetensors.torch import save_file
+
+from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
+from mmevit.engine import (
+    StrictLoadRunner,
+    explain_data_errors,
+    merge_cfg_options,
+    replace_sync_bn,
+    use_safe_checkpoint_hook,
+)
+from mmevit.engine.data_errors import find_dataset_problem
+from mmevit.errors import ConfigError, DataError
+from mmevit.models import EfficientViT
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.dirname(osp.abspath(__file__))
+RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
+
+register_all_modules(init_default_scope=True)
+
+
+def toy_cfg(data, **options):
+    """The toy RetinaNet config pointed at ``data`` (make_coco_toy)."""
+    cfg = Config.fromfile(RETINA_TOY)
+    root = data['data_root'] + '/'
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
+        loader.dataset.data_root = root
+    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = data[
+        'val_ann_file']
+    cfg.merge_from_dict(options)
+    replace_sync_bn(cfg.model)
+    return cfg
+
+
+def as_cli(cfg_path, work_dir, *extra):
+    return [sys.executable, 'tools/train.py', str(cfg_path), '--work-dir',
+            str(work_dir), *extra]
+
+
+@pytest.fixture(scope='module')
+def m2_detector_checkpoint(tmp_path_factory):
+    """Weights of the toy RetinaNet built with an M2 backbone."""
+    cfg = Config.fromfile(RETINA_TOY)
+    cfg.model.backbone.arch = 'm2'
+    cfg.model.neck.in_channels = EfficientViT.arch_zoo['m2']['embed_dims']
+    replace_sync_bn(cfg.model)
+    path = tmp_path_factory.mktemp('ckpt') / 'retinanet_m2.pth'
+    torch.save({'meta': {}, 'state_dict': MODELS.build(cfg.model).state_dict()},
+               path)
+    return str(path)
+
+
+def toy_model():
+    cfg = Config.fromfile(RETINA_TOY)
+    replace_sync_bn(cfg.model)
+    return MODELS.build(cfg.model)
+
+
+def test_checkpoint_of_another_arch_is_refused(m2_detector_checkpoint):
+    with pytest.raises(CheckpointError) as info:
+        load_model_checkpoint(toy_model(), m2_detector_checkpoint)
+    message = str(info.value)
+    assert m2_detector_checkpoint in message and '\n' not in message
+    assert 'shape mismatches' in message
+    assert 'backbone looks like EfficientViT m2, the config asks for m0' \
+        in message
+
+
+def test_backbone_only_file_is_refused_with_a_hint(tmp_path):
+    path = tmp_path / 'efficientvit_m0.safetensors'
+    weights = EfficientViT(arch='m0').state_dict()
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(path))
+    with pytest.raises(CheckpointError, match='backbone-only weights .*'
+                       'model.backbone.init_cfg.checkpoint'):
+        load_model_checkpoint(toy_model(), str(path))
+
+
+def test_whole_model_checkpoint_round_trips(tmp_path):
+    model = toy_model()
+    path = tmp_path / 'model.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    fresh = toy_model()
+    load_model_checkpoint(fresh, str(path))
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_load_from_is_strict(toy_coco, m2_detector_checkpoint, tmp_path):
+    cfg = toy_cfg(toy_coco)
+    cfg.work_dir, cfg.load_from = str(tmp_path), m2_detector_checkpoint
+    runner = StrictLoadRunner.from_cfg(cfg)
+    with pytest.raises(CheckpointError, match='looks like EfficientViT m2'):
+        runner.load_or_resume()
+
+
+def test_tools_refuse_a_checkpoint_of_another_arch(
+        toy_coco, m2_detector_checkpoint, tmp_path):
+    image = osp.join(toy_coco['val_img_dir'], '000002.jpg')
+    commands = {
+        'test': ['tools/test.py', RETINA_TOY, m2_detector_checkpoint,
+                 '--work-dir', str(tmp_path), '--cfg-options',
+                 f'test_dataloader.dataset.data_root={toy_coco["data_root"]}/',
+                 f'test_evaluator.ann_file={toy_coco["val_ann_file"]}',
+                 'test_dataloader.num_workers=0',
+                 'test_dataloader.persistent_workers=False'],
+        'demo': ['tools/demo.py', image, RETINA_TOY, m2_detector_checkpoint,
+                 '--out', str(tmp_path / 'out.png')],
+    }
+    for name, command in commands.items():
+        result = subprocess.run([sys.executable, *command], cwd=ROOT,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2, (name, result.stderr[-2000:])
+        assert 'looks like EfficientViT m2' in result.stderr, name
+        assert 'Traceback' not in result.stderr, name
+    assert not (tmp_path / 'out.png').exists()
+
+
+def test_run_killed_while_saving_resumes_from_last_complete_checkpoint(
+        toy_coco, tmp_path):
+    """SIGKILL while the second checkpoint is written, max_keep_ckpts=1:
+    the first checkpoint, and last_checkpoint naming it, survive, and
+    --resume finishes the run from there with the saved optimizer state."""
+    work_dir = tmp_path / 'work'
+    config = tmp_path / 'killed_toy.py'
+    root = toy_coco['data_root'] + '/'
+    config.write_text(f'''
+_base_ = {RETINA_TOY!r}
+custom_imports = dict(imports=['mmevit', 'kill_during_save_hook'],
+                      allow_failed_imports=False)
+custom_hooks = [dict(type='KillDuringSaveHook', save_index=2)]
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
+train_cfg = dict(max_epochs=2, val_interval=10)
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={root!r}, indices=4))
+val_dataloader = dict(num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root={root!r}))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file={toy_coco['val_ann_file']!r})
+test_evaluator = val_evaluator
+''')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [TESTS, os.environ.get('PYTHONPATH', '')]))
+    killed = subprocess.run(as_cli(config, work_dir), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    last = (work_dir / 'last_checkpoint').read_text()
+    assert osp.basename(last) == 'epoch_1.pth'
+    first = load_checkpoint_file(last)  # complete and loadable
+    assert first['meta']['epoch'] == 1
+
+    cfg = Config.fromfile(str(config))
+    cfg.work_dir, cfg.resume = str(work_dir), True
+    runner = StrictLoadRunner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.load_or_resume()  # auto-resume: reads last_checkpoint
+    assert (runner.epoch, runner.iter) == (1, 2)
+    resumed = runner.optim_wrapper.optimizer.state_dict()['state']
+    assert first['optimizer']['state']
+    for index, state in first['optimizer']['state'].items():
+        torch.testing.assert_close(resumed[index]['exp_avg'],
+                                   state['exp_avg'])
+
+    config.write_text(config.read_text().replace(
+        "custom_hooks = [dict(type='KillDuringSaveHook', save_index=2)]",
+        'custom_hooks = []'))
+    resumed = subprocess.run(as_cli(config, work_dir, '--resume'), cwd=ROOT,
+                             env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    final = load_checkpoint_file(work_dir / 'epoch_2.pth')
+    assert final['meta']['iter'] == 2 * 2  # 4 images / batch 2, 2 epochs
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['epoch_2.pth']
+    assert osp.basename((work_dir / 'last_checkpoint').read_text()) == \
+        'epoch_2.pth'
+
+
+def test_tools_train_uses_the_safe_checkpoint_hook():
+    cfg = Config.fromfile(RETINA_TOY)
+    assert use_safe_checkpoint_hook(cfg)
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+
+
+@pytest.fixture
+def broken_coco(toy_coco, tmp_path):
+    """A writable copy of the toy COCO set."""
+    root = tmp_path / 'data'
+    shutil.copytree(toy_coco['data_root'], root)
+    data = dict(toy_coco, data_root=str(root))
+    data['val_ann_file'] = str(root / 'annotations/instances_val.json')
+    data['train_ann'] = root / 'annotations/instances_train.json'
+    return data
+
+
+def train_problem(data, **options):
+    return find_dataset_problem(toy_cfg(data, **options), 'train')
+
+
+def test_annotation_file_not_json_is_named(broken_coco):
+    broken_coco['train_ann'].write_text('<html>not json</html>')
+    problem = train_problem(broken_coco)
+    assert problem.startswith(f'annotation file {broken_coco["train_ann"]} '
+                              'is not valid JSON')
+
+
+def test_missing_annotation_file_is_named(broken_coco):
+    broken_coco['train_ann'].unlink()
+    assert train_problem(broken_coco) == (
+        f'annotation file not found: {broken_coco["train_ann"]}')
+
+
+def test_training_set_without_annotations_says_why(broken_coco):
+    coco = json.loads(broken_coco['train_ann'].read_text())
+    coco['annotations'] = []
+    broken_coco['train_ann'].write_text(json.dumps(coco))
+    problem = train_problem(broken_coco)
+    assert 'no training image is left after filtering' in problem
+    assert 'none of its 8 images has an annotation' in problem
+
+
+def test_classes_matching_no_category_list_both(broken_coco):
+    problem = train_problem(broken_coco, **{
+        'train_dataloader.dataset.metainfo': dict(classes=('cat', 'dog'))})
+    assert "metainfo.classes (cat, dog) match none of the categories" in problem
+    assert '(circle' in problem or 'circle' in problem
+
+
+def test_empty_image_is_named(broken_coco):
+    image = osp.join(broken_coco['data_root'], 'train', '000001.jpg')
+    open(image, 'wb').close()
+    assert train_problem(broken_coco) == f'image file is empty (0 bytes): {image}'
+
+
+def test_training_run_reports_the_broken_annotation_file(broken_coco, tmp_path):
+    """The real mmdet failure (a JSON decode error deep in pycocotools)
+    becomes one DataError naming the file."""
+    broken_coco['train_ann'].write_text('')
+    cfg = toy_cfg(broken_coco)
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = StrictLoadRunner.from_cfg(cfg)
+    with pytest.raises(DataError, match='instances_train.json is not valid'):
+        with explain_data_errors(cfg, 'train'):
+            runner.train()
+
+
+def test_training_run_reports_an_empty_training_set(broken_coco, tmp_path):
+    coco = json.loads(broken_coco['train_ann'].read_text())
+    coco['annotations'] = []
+    broken_coco['train_ann'].write_text(json.dumps(coco))
+    cfg = toy_cfg(broken_coco)
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = StrictLoadRunner.from_cfg(cfg)
+    with pytest.raises(DataError, match='no training image is left'):
+        with explain_data_errors(cfg, 'train'):
+            runner.train()
+
+
+def test_init_cfg_checkpoint_option_on_a_from_scratch_config():
+    cfg = Config.fromfile(RETINA_TOY)
+    assert cfg.model.backbone.init_cfg is None
+    merge_cfg_options(cfg, {'model.backbone.init_cfg.checkpoint': 'w.pth'})
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
+                                               checkpoint='w.pth')
+    with pytest.raises(ConfigError, match='model.backbone.arch is '):
+        merge_cfg_options(cfg, {'model.backbone.arch.name': 'm4'})
+
+
+def test_drop_path_rate_must_be_a_probability():
+    with pytest.raises(ConfigError, match=r'drop_path_rate=2.0 .*\[0, 1\)'):
+        EfficientViT(arch='m0', drop_path_rate=2.0)
+
+
+def test_demo_counts_only_detections_above_the_threshold(toy_coco, tmp_path):
+    """With an untrained model and a threshold above every score, nothing
+    is counted (the count once was the number of all predictions)."""
+    path = tmp_path / 'toy.pth'
+    torch.save({'state_dict': toy_model().state_dict()}, path)
+    image = osp.join(toy_coco['val_img_dir'], '000002.jpg')
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    runs = [subprocess.run(
+        [sys.executable, 'tools/demo.py', img, RETINA_TOY, str(path),
+         '--out', str(tmp_path / 'out.png'), '--score-thr', '1.01'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        for img in (image, str(empty))]
+    assert runs[0].returncode == 0, runs[0].stderr[-2000:]
+    assert '0 detections above 1.01' in runs[0].stdout
+    assert runs[1].returncode == 2
+    assert f'error: image file is empty (0 bytes): {empty}' in runs[1].stderr

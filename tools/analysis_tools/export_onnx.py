@@ -1,0 +1,176 @@
+"""Export an EfficientViT backbone (or backbone+neck) to ONNX and check it.
+
+Uses torch's ``torch.export``-based exporter (``dynamo=True``, the default
+since torch 2.9; the TorchScript exporter is deprecated), which needs the
+``onnx`` and ``onnxscript`` packages. The graph has dynamic batch, height and
+width. After export it runs in
+onnxruntime at the check sizes and is compared with PyTorch; the exit
+status is 1 if the max relative difference exceeds ``--tolerance``.
+
+Examples::
+
+    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
+    python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
+        --part backbone+neck --out retinanet_m4_features.onnx --deploy
+"""
+import argparse
+import sys
+
+import torch
+from input_checks import image_shape
+from mmengine.config import DictAction
+from model_builders import build_backbone, build_from_config, deploy_model
+from official_baseline import relative_difference
+from report import format_table
+from torch import nn
+
+from mmevit.engine.cli import exit_on_user_error
+
+
+class BackboneWithNeck(nn.Module):
+    """``neck(backbone(x))`` as one module (what ``extract_feat`` computes).
+
+    Args:
+        backbone (nn.Module): The backbone.
+        neck (nn.Module): The neck.
+    """
+
+    def __init__(self, backbone, neck):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+
+    def forward(self, x):
+        return tuple(self.neck(self.backbone(x)))
+
+
+def export_onnx(module, path, height, width, opset=18):
+    """Export ``module`` (image batch -> tuple of maps) to ONNX.
+
+    Args:
+        module (nn.Module): Backbone or :class:`BackboneWithNeck`, on CPU.
+        path (str): Output ``.onnx`` file.
+        height, width (int): Size of the example input used for tracing;
+            the graph accepts any size.
+        opset (int): ONNX opset. Defaults to 18.
+
+    Returns:
+        list[str]: The output names, ``out0``, ``out1``, ...
+    """
+    module = module.eval()
+    x = torch.randn(1, 3, height, width)
+    with torch.no_grad():
+        num_outputs = len(module(x))
+    names = [f'out{i}' for i in range(num_outputs)]
+    dynamic = torch.export.Dim.DYNAMIC
+    torch.onnx.export(
+        module, (x, ), path, input_names=['input'], output_names=names,
+        opset_version=opset, dynamo=True,
+        dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic}, ),
+        verbose=False)
+    return names
+
+
+def check_onnx(module, path, shapes, seed=0):
+    """Compare the ONNX file in onnxruntime with ``module`` in PyTorch.
+
+    Args:
+        module (nn.Module): The exported module.
+        path (str): The ``.onnx`` file.
+        shapes (Sequence[tuple[int, int, int]]): (batch, height, width) of
+            each check.
+        seed (int): Seed of the random inputs. Defaults to 0.
+
+    Returns:
+        list[dict]: Per shape: ``shape``, ``max_abs_diff`` and
+        ``max_rel_diff`` (the worst output).
+    """
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    gen = torch.Generator().manual_seed(seed)
+    results = []
+    for batch, height, width in shapes:
+        x = torch.randn(batch, 3, height, width, generator=gen)
+        with torch.no_grad():
+            expected = module.eval()(x)
+        actual = session.run(None, {'input': x.numpy()})
+        results.append(dict(
+            shape=[batch, 3, height, width],
+            max_abs_diff=max(
+                (e - torch.from_numpy(a)).abs().max().item()
+                for e, a in zip(expected, actual)),
+            max_rel_diff=max(
+                relative_difference(e, a) for e, a in zip(expected, actual))))
+    return results
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export a backbone (or backbone+neck) to ONNX with '
+        'dynamic input size and check it with onnxruntime')
+    parser.add_argument('config', nargs='?',
+                        help='mmdet/mmseg config; omit to export --arch')
+    parser.add_argument('--arch', help='EfficientViT arch (without config)')
+    parser.add_argument('--part', default='backbone',
+                        choices=['backbone', 'backbone+neck'])
+    parser.add_argument('--out', required=True, help='output .onnx file')
+    parser.add_argument('--shape', type=image_shape, default=(224, 320),
+                        help='example input for tracing, HxW or S')
+    parser.add_argument('--check-shapes', type=image_shape, nargs='+',
+                        default=[(224, 320), (383, 511)],
+                        help='sizes to compare with onnxruntime')
+    parser.add_argument('--deploy', action='store_true',
+                        help='fold BN into the convolutions first')
+    parser.add_argument('--opset', type=int, default=18)
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='max relative difference allowed')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings')
+    args = parser.parse_args(argv)
+    if bool(args.config) == bool(args.arch):
+        parser.error('give either a config or --arch')
+    if args.arch and args.part != 'backbone':
+        parser.error('--arch exports the backbone; pass a config for '
+                     'backbone+neck')
+    return args
+
+
+def build_module(args):
+    if args.arch:
+        return build_backbone(args.arch)
+    model, _ = build_from_config(args.config, args.cfg_options)
+    if args.part == 'backbone':
+        return model.backbone
+    return BackboneWithNeck(model.backbone, model.neck)
+
+
+def run(args):
+    module = build_module(args)
+    if args.deploy:
+        deploy_model(module)
+    names = export_onnx(module, args.out, *args.shape, opset=args.opset)
+    print(f'exported {args.out} (outputs {", ".join(names)}; dynamic '
+          f'batch, height, width; opset {args.opset}; torch '
+          f'{torch.__version__} torch.export-based exporter)')
+    rows = check_onnx(module, args.out,
+                      [(1, h, w) for h, w in args.check_shapes])
+    print(format_table(rows, ['shape', 'max_abs_diff', 'max_rel_diff']))
+    worst = max(row['max_rel_diff'] for row in rows)
+    if worst > args.tolerance:
+        print(f'error: onnxruntime differs from PyTorch: max relative '
+              f'difference {worst:.2e} > tolerance {args.tolerance:.0e}',
+              file=sys.stderr)
+        return 1
+    print(f'onnxruntime matches PyTorch: max relative difference '
+          f'{worst:.2e} <= {args.tolerance:.0e}')
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_user_error():
+        return run(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

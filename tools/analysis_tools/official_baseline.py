@@ -1,0 +1,129 @@
+"""mmevit against the official EfficientViT code, with identical weights.
+
+The baseline is the line-by-line transcription of the official downstream
+code kept with the tests (``tests/official/efficientvit.py``: its
+``EfficientViT``, the ``EfficientViT_m0`` .. ``EfficientViT_m5`` settings and
+``replace_batchnorm``). Both networks get the same random weights (the
+official state dict converted to mmevit's layout), so their outputs must
+agree and their timings are directly comparable.
+"""
+import copy
+import importlib
+import os.path as osp
+import sys
+
+import torch
+
+from mmevit.checkpoint import convert_efficientvit_state_dict
+from mmevit.errors import ConfigError
+from mmevit.models import EfficientViT
+
+TESTS_DIR = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..',
+                                  '..', 'tests'))
+#: Variants timed by ``--compare-official``; the first is the baseline.
+VARIANTS = ('official', 'official, BN folded', 'mmevit', 'mmevit deploy')
+
+
+def load_official_code():
+    """The transcribed official backbone module, ``official.efficientvit``
+    from ``tests/`` (not a package of the installation)."""
+    if TESTS_DIR not in sys.path:
+        sys.path.append(TESTS_DIR)
+    return importlib.import_module('official.efficientvit')
+
+
+def randomize_weights(module, seed=0):
+    """Random values (normal x 0.2; BN running variances ``|normal x 0.2|
+    + 0.5``) in every float tensor of ``module``, in place, since
+    zero-initialised branches would hide differences between the
+    implementations. Returns its state dict, like the tests' helper."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.dtype.is_floating_point:
+                values = torch.randn(tensor.shape, generator=gen) * 0.2
+                if name.endswith('running_var'):
+                    values = values.abs() + 0.5
+                tensor.copy_(values)
+    return module.state_dict()
+
+
+def check_official_runs(height, width, window=7):
+    """Raise :class:`ConfigError` if the official downstream code cannot run
+    at ``height`` x ``width``.
+
+    Its window attention pads only maps larger than the window; a map no
+    larger than the window in both directions must be exactly the window
+    (7 x 7), or the bias table (built for 7 x 7) does not fit.
+    """
+    h, w = height, width
+    for _ in range(4):  # patch embedding: four stride-2 3x3 convs
+        h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+    for stage in range(3):
+        if h <= window and w <= window and (h, w) != (window, window):
+            raise ConfigError(
+                f'the official code cannot run at {height}x{width}: its '
+                f'stage-{stage + 1} map is {h}x{w}, smaller than its '
+                f'{window}x{window} window and not equal to it; choose a size '
+                'whose maps at strides 16, 32 and 64 each exceed 7 in height '
+                'or width (e.g. 512x512, 800x1344)')
+        h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+
+
+def build_variants(arch, seed=0):
+    """The four :data:`VARIANTS` of one arch, in eval mode, same weights.
+
+    ``official`` is built from the official ``EfficientViT_<arch>`` settings
+    with the q kernels of the released checkpoints (for M0 5, 5, 5, 5 where
+    the downstream file lists 7, 5, 3, 3), i.e. the network mmevit's
+    ``arch`` builds. ``official, BN folded`` is it after the official
+    ``replace_batchnorm`` (what the official speed test times);
+    ``mmevit deploy`` is :meth:`EfficientViT.switch_to_deploy`.
+
+    Args:
+        arch (str): 'm0'..'m5'.
+        seed (int): Seed of the random weights. Defaults to 0.
+
+    Returns:
+        dict[str, nn.Module]: The models, by variant name.
+    """
+    official = load_official_code()
+    settings = dict(getattr(official, f'EfficientViT_{arch}'),
+                    kernels=list(EfficientViT.arch_zoo[arch]['q_kernels']))
+    reference = official.EfficientViT(**settings)
+    randomize_weights(reference, seed)
+    reference.eval()
+    model = EfficientViT(arch=arch, window_sizes=settings['window_size'])
+    model.load_state_dict(convert_efficientvit_state_dict(
+        reference.state_dict(), settings['window_size']))
+    model.eval()
+    folded = copy.deepcopy(reference)
+    official.replace_batchnorm(folded)
+    folded.eval()  # the official train() returns None: no chaining
+    deployed = copy.deepcopy(model)
+    deployed.switch_to_deploy()
+    return {'official': reference, 'official, BN folded': folded,
+            'mmevit': model, 'mmevit deploy': deployed}
+
+
+def relative_difference(expected, actual):
+    """``max|expected - actual| / max|expected|`` of two arrays/tensors."""
+    expected = torch.as_tensor(expected, dtype=torch.float64)
+    actual = torch.as_tensor(actual, dtype=torch.float64)
+    scale = expected.abs().max().clamp_min(torch.finfo(torch.float32).tiny)
+    return ((expected - actual).abs().max() / scale).item()
+
+
+def max_relative_difference(expected, actual):
+    """Worst :func:`relative_difference` over matching output maps."""
+    return max(relative_difference(e, a) for e, a in zip(expected, actual))
+
+
+def output_differences(variants, x):
+    """Max relative difference of every variant's outputs from the first
+    variant's (the official network) on input ``x``."""
+    with torch.inference_mode():
+        outputs = {name: model(x) for name, model in variants.items()}
+    baseline = outputs[next(iter(variants))]
+    return {name: max_relative_difference(baseline, out)
+            for name, out in outputs.items()}

@@ -1,0 +1,101 @@
+"""Tables, JSON files and plots of benchmark rows, with the machine they
+ran on."""
+import datetime
+import json
+import platform
+import sys
+
+import torch
+
+
+def machine_info(device):
+    """Facts that make a timing reproducible: CPU/GPU, threads, versions.
+
+    Args:
+        device (torch.device): The device the rows were measured on.
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    info = dict(date=datetime.date.today().isoformat(), cpu=cpu,
+                threads=torch.get_num_threads(), device=str(device),
+                torch=torch.__version__, python=platform.python_version(),
+                command=' '.join(sys.argv))
+    if device.type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f'{value:.3g}' if abs(value) < 1e-2 and value else f'{value:.2f}'
+    if isinstance(value, list):
+        return 'x'.join(str(v) for v in value)
+    return str(value)
+
+
+def format_table(rows, columns):
+    """A Markdown table of ``rows`` (dicts) restricted to ``columns``.
+
+    Args:
+        rows (list[dict]): Benchmark rows.
+        columns (Sequence[str]): Keys to show, in order.
+
+    Returns:
+        str: The table, one line per row.
+    """
+    cells = [[_cell(row.get(c, '')) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells))
+              for i, c in enumerate(columns)]
+
+    def line(values):
+        return '| ' + ' | '.join(v.ljust(w)
+                                 for v, w in zip(values, widths)) + ' |'
+
+    return '\n'.join([line(columns),
+                      line(['-' * w for w in widths])] +
+                     [line(r) for r in cells])
+
+
+def write_json(path, rows, meta):
+    """Write ``{'meta': meta, 'rows': rows}`` to ``path``."""
+    with open(path, 'w') as f:
+        json.dump(dict(meta=meta, rows=rows), f, indent=2)
+
+
+def plot_latency_vs_size(rows, path, title):
+    """One line per row name: median latency (ms) against input pixels.
+
+    Args:
+        rows (list[dict]): Benchmark rows (``name``, ``shape``,
+            ``latency_ms``).
+        path (str): Output image (``.png``).
+        title (str): Figure title (say the machine and thread count).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sizes = {}
+    for name in dict.fromkeys(row['name'] for row in rows):
+        points = sorted((r['shape'][2] * r['shape'][3] / 1e6, r['latency_ms'])
+                        for r in rows if r['name'] == name)
+        ax.plot(*zip(*points), marker='o', label=name)
+    for r in rows:
+        sizes[r['shape'][2] * r['shape'][3] / 1e6] = \
+            f"{r['shape'][2]}x{r['shape'][3]}"
+    ax.set_xticks(list(sizes), list(sizes.values()), rotation=45,
+                  fontsize=8)
+    ax.set_xlabel('input size H x W (axis linear in pixels)')
+    ax.set_ylabel('median latency (ms)')
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

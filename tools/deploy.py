@@ -1,0 +1,148 @@
+"""Export a whole mmdet/mmseg model (image -> predictions) to one ONNX file.
+
+The graph runs in plain onnxruntime: box decoding, score threshold,
+per-class NMS and top-k (detection) or the resize of the logits to the input
+(segmentation) are inside it. Outputs and padding: see mmevit/deploy.
+
+Examples::
+
+    python tools/deploy.py configs/toy/retinanet_efficientvit_m0_toy.py \\
+        work_dirs/demo/epoch_6.pth --out work_dirs/demo/retinanet.onnx
+    python tools/deploy.py CONFIG CKPT --out model.onnx --deploy-bn-fold \\
+        --compare-latency 5   # eager, eager BN-folded, onnxruntime
+"""
+import argparse
+import copy
+import os.path as osp
+import re
+import statistics
+import sys
+import time
+
+import torch
+from mmengine.config import DictAction
+
+from mmevit.checkpoint import load_model_checkpoint
+from mmevit.deploy import build_model, export_onnx, export_wrapper, fold_batch_norm
+from mmevit.engine.cli import exit_on_user_error
+
+AXES = ('batch', 'height', 'width')
+
+
+def image_shape(text):
+    """argparse type: ``'800x1344'`` -> (800, 1344); ``'224'`` -> (224, 224)."""
+    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2) or 1) < 1:
+        raise argparse.ArgumentTypeError(
+            f'bad shape {text!r}; write HxW (800x1344) or S (224)')
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
+def dynamic_axes(text):
+    """argparse type: ``'batch,height,width'`` -> a tuple of axis names."""
+    names = tuple(name for name in text.split(',') if name)
+    bad = [name for name in names if name not in AXES]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f'bad dynamic axis {bad[0]!r}; choose from {",".join(AXES)}')
+    return names
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export a whole detector/segmentor to ONNX')
+    parser.add_argument('config', help='mmdet/mmseg config file')
+    parser.add_argument('checkpoint', help='checkpoint that fits the config')
+    parser.add_argument('--out', required=True, help='output .onnx file')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite an existing --out file')
+    parser.add_argument('--deploy-bn-fold', action='store_true',
+                        help='fold BatchNorm into the convolutions first')
+    parser.add_argument('--shape', type=image_shape, default=(320, 320),
+                        help='traced input size, HxW (default 320x320)')
+    parser.add_argument('--dynamic', type=dynamic_axes, default=AXES,
+                        help='dynamic input axes (default batch,height,width)')
+    parser.add_argument('--opset', type=int, default=18)
+    parser.add_argument('--compare-latency', type=int, default=0,
+                        metavar='N', help='after export, time N runs of '
+                        'eager, eager BN-folded and onnxruntime at --shape, '
+                        'one thread each, side by side')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings')
+    return parser.parse_args(argv)
+
+
+def export(args):
+    """Build, load strictly, export; returns (task, model, onnx path)."""
+    if osp.exists(args.out) and not args.force:
+        raise FileExistsError(f'{args.out} exists; pass --force to '
+                              'overwrite it')
+    cfg, task, model = build_model(args.config, args.cfg_options)
+    checkpoint = load_model_checkpoint(model, args.checkpoint)
+    wrapper = export_wrapper(task, copy.deepcopy(model))
+    if args.deploy_bn_fold:
+        fold_batch_norm(wrapper)
+    dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') or dict(
+        cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo', {}))
+    export_onnx(wrapper, args.out, task, args.shape, args.dynamic,
+                dataset_meta, args.opset)
+    print(f'exported {args.out}: {type(model).__name__}, outputs '
+          f'{", ".join(wrapper.output_names)}; dynamic '
+          f'{",".join(args.dynamic) or "none"}; traced at '
+          f'{args.shape[0]}x{args.shape[1]}; opset {args.opset}')
+    return task, model
+
+
+def compare_latency(task, model, onnx_file, shape, repeats):
+    """Median seconds of eager predict, BN-folded eager predict and
+    onnxruntime on one random image, one thread each, rounds interleaved."""
+    from mmevit.deploy.runtime import OnnxSession
+    torch.set_num_threads(1)
+    session = OnnxSession(onnx_file, task, num_threads=1)
+    folded = fold_batch_norm(copy.deepcopy(model))
+    x = torch.randn(1, 3, *shape)
+    samples = _data_samples(task, shape)
+    runs = {
+        'PyTorch eager': lambda: model.predict(x, samples),
+        'PyTorch eager, BN folded': lambda: folded.predict(x, samples),
+        'onnxruntime': lambda: session(x),
+    }
+    times = {name: [] for name in runs}
+    with torch.no_grad():
+        for round_ in range(repeats + 1):  # round 0 warms up
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                if round_:
+                    times[name].append(time.perf_counter() - start)
+    eager = statistics.median(times['PyTorch eager'])
+    print(f'latency at 1x3x{shape[0]}x{shape[1]}, one thread, median of '
+          f'{repeats} interleaved runs:')
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        print(f'  {name:<26} {median * 1e3:9.1f} ms  '
+              f'({eager / median:.2f}x eager)')
+
+
+def _data_samples(task, shape):
+    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                batch_input_shape=shape, scale_factor=(1., 1.),
+                padding_size=[0, 0, 0, 0])
+    if task == 'mmdet':
+        from mmdet.structures import DetDataSample
+        return [DetDataSample(metainfo=meta)]
+    from mmseg.structures import SegDataSample
+    return [SegDataSample(metainfo=meta)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_user_error():
+        task, model = export(args)
+        if args.compare_latency:
+            compare_latency(task, model, args.out, args.shape,
+                            args.compare_latency)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
