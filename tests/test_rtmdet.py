@@ -6,6 +6,7 @@ import os.path as osp
 import mmdet
 import pytest
 import torch
+from conftest import randomize_weights
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -167,3 +168,36 @@ def test_benchmark_realtime_times_configs_side_by_side():
     assert rows[1]['params_m'] < rows[0]['params_m']
     with pytest.raises(SystemExit):
         tool.parse_args([M0_TOY, '--reference', '1'])
+
+
+def test_exported_onnx_matches_pytorch_predict(tmp_path):
+    # The deploy exporter on the M0 RTMDet, traced at 160x192 and checked at
+    # a size that is neither the traced one nor a window multiple. Seeded
+    # random values in every weight and BN statistic: with the initial
+    # weights many scores tie and NMS may order them either way.
+    from mmdet.structures import DetDataSample
+
+    from mmevit.deploy import build_model, export_onnx, export_wrapper
+    from mmevit.deploy.runtime import OnnxSession
+    cfg, task, model = build_model(RTMDET_CONFIGS[0])
+    randomize_weights(model)
+    path = str(tmp_path / 'rtmdet_m0.onnx')
+    export_onnx(export_wrapper(task, model), path, task, shape=(160, 192))
+    height, width = 131, 97
+    x = torch.randn(1, 3, height, width,
+                    generator=torch.Generator().manual_seed(1))
+    meta = dict(img_shape=(height, width), ori_shape=(height, width),
+                pad_shape=(height, width), batch_input_shape=(height, width),
+                scale_factor=(1., 1.))
+    with torch.no_grad():
+        [expected] = model.predict(x, [DetDataSample(metainfo=meta)])
+    dets, labels = OnnxSession(path, task)(x)
+    reference = expected.pred_instances
+    count = len(reference.scores)
+    assert count > 10  # NMS and top-k have work to do
+    assert torch.equal(labels[0, :count], reference.labels)
+    assert (labels[0, count:] == -1).all()
+    torch.testing.assert_close(dets[0, :count, :4], reference.bboxes,
+                               rtol=0, atol=1e-3 * height)
+    torch.testing.assert_close(dets[0, :count, 4], reference.scores,
+                               rtol=0, atol=1e-5)
