@@ -20,9 +20,12 @@ Example::
 """
 import argparse
 import json
+import os.path as osp
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -49,6 +52,10 @@ def parse_args(argv=None):
                         help='torch CPU threads (default 1)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--onnxruntime', action='store_true',
+                        help='also export each model (mmevit.deploy, '
+                        'post-processing inside the graph) and time it in '
+                        'onnxruntime (column ort_ms)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random weights (default 0)')
     parser.add_argument('--json', help='also write the rows to this file')
@@ -117,6 +124,18 @@ def interleaved_medians(fns, warmup, repeats):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def onnxruntime_callable(model, data, threads, path):
+    """Export ``model`` at the input's size to ``path``; a callable running
+    the ONNX graph (network and post-processing) in onnxruntime."""
+    from mmevit.deploy import export_onnx, export_wrapper
+    from mmevit.deploy.runtime import OnnxSession
+    inputs = data['inputs']
+    export_onnx(export_wrapper('mmdet', model), path, 'mmdet',
+                shape=tuple(inputs.shape[2:]), dynamic=())
+    session = OnnxSession(path, 'mmdet', num_threads=threads)
+    return lambda: session(inputs)
+
+
 def flops_and_params(model, data):
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
@@ -134,6 +153,7 @@ def run(args):
     height, width = (args.shape * 2)[:2]
     batch = test_batch(height, width)
     rows, fns = [], {}
+    tmp_dir = tempfile.mkdtemp()
     for config in args.configs:
         torch.manual_seed(args.seed)  # the same random weights every run
         model = build_detector(config, args.cfg_options)
@@ -141,13 +161,22 @@ def run(args):
         gflop, params_m = flops_and_params(model, data)
         name = short_name(config)
         rows.append(dict(name=name, gflop=gflop, params_m=params_m))
+        if args.onnxruntime:
+            parts['ort'] = onnxruntime_callable(
+                model, data, args.threads, osp.join(tmp_dir, f'{name}.onnx'))
         for part, fn in parts.items():
             fns[(name, part)] = fn
     medians = interleaved_medians(fns, args.warmup, args.repeats)
+    shutil.rmtree(tmp_dir)
     reference = rows[args.reference]['name']
+    parts = ('predict', 'network', 'ort') if args.onnxruntime else (
+        'predict', 'network')
     for row in rows:
-        for part in ('predict', 'network'):
+        for part in parts:
             row[f'{part}_ms'] = medians[(row['name'], part)] * 1e3
+        if args.onnxruntime:
+            row['ort_speedup'] = medians[(reference, 'ort')] / medians[
+                (row['name'], 'ort')]
         row['speedup'] = medians[(reference, 'predict')] / medians[
             (row['name'], 'predict')]
         row['network_speedup'] = medians[(reference, 'network')] / medians[
@@ -156,13 +185,17 @@ def run(args):
 
 
 def markdown_table(rows, reference):
+    ort = 'ort_ms' in rows[0]
     lines = [f'| model | predict ms | x vs {reference} | network ms | '
-             f'network x | GFLOP | params (M) |', '|---|---|---|---|---|---|---|']
+             'network x | ' + ('ort ms | ort x | ' if ort else '') +
+             'GFLOP | params (M) |', '|---' * (9 if ort else 7) + '|']
     for row in rows:
+        ort_cells = (f"{row['ort_ms']:.0f} | {row['ort_speedup']:.2f} | "
+                     if ort else '')
         lines.append(
             f"| {row['name']} | {row['predict_ms']:.0f} | "
             f"{row['speedup']:.2f} | {row['network_ms']:.0f} | "
-            f"{row['network_speedup']:.2f} | {row['gflop']:.2f} | "
+            f"{row['network_speedup']:.2f} | {ort_cells}{row['gflop']:.2f} | "
             f"{row['params_m']:.2f} |")
     return '\n'.join(lines)
 
