@@ -1,0 +1,221 @@
+"""Whole-detector latency, FLOPs and parameters of several configs, side by side.
+
+Every config is built (seeded random weights, SyncBN as BN, no checkpoint
+loading) and timed in one process. The network's speed does not depend on
+weight values; post-processing does (with random weights every candidate box
+passes a low score threshold, and NMS time follows the random boxes). Each round
+runs every model's ``test_step`` (data preprocessing, network and
+post-processing with NMS, as inference does after the data pipeline) once, in
+turn, so drifts of a shared machine hit all models alike; the median over the
+rounds is reported, and the ratio of the reference's median to each model's
+(``speedup``, > 1 is faster than the reference). ``network_ms`` times the
+network alone (``tensor`` mode, no post-processing) the same way. FLOPs come
+from torch's dispatch-level counter on the tensor-mode forward.
+
+Example::
+
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_realtime.py \\
+        mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
+        configs/rtmdet_efficientvit_m0_coco.py --shape 640 --threads 1
+"""
+import argparse
+import json
+import os.path as osp
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.hub import get_config
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.utils import import_modules_from_strings
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmevit.engine import replace_sync_bn
+from mmevit.errors import ConfigError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+',
+                        help='mmdet configs (paths or mmdet::...)')
+    parser.add_argument('--reference', type=int, default=0,
+                        help='index of the config the ratios refer to '
+                        '(default 0, the first)')
+    parser.add_argument('--shape', type=int, nargs='+', default=[640, 640],
+                        help='input H W, or one side for a square (default '
+                        '640)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch CPU threads (default 1)')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--onnxruntime', action='store_true',
+                        help='also export each model (mmevit.deploy, '
+                        'post-processing inside the graph) and time it in '
+                        'onnxruntime (column ort_ms)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the random weights (default 0)')
+    parser.add_argument('--json', help='also write the rows to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides merged into every config')
+    args = parser.parse_args(argv)
+    if len(args.shape) not in (1, 2) or min(args.shape) < 32:
+        parser.error(f'--shape {args.shape}: give H W or one side, each '
+                     '>= 32')
+    if not 0 <= args.reference < len(args.configs):
+        parser.error(f'--reference {args.reference}: choose 0..'
+                     f'{len(args.configs) - 1} (the configs\' positions)')
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    return args
+
+
+def build_detector(config, cfg_options=None):
+    """The detector of ``config`` with random weights, in eval mode."""
+    cfg = get_config(config) if '::' in config else Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    replace_sync_bn(cfg.model)
+    init_default_scope('mmdet')
+    return MODELS.build(cfg.model).eval()
+
+
+def test_batch(height, width, seed=0):
+    """One uint8 image and the meta information the pipeline would give."""
+    from mmdet.structures import DetDataSample
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
+                          generator=generator)
+    meta = dict(img_shape=(height, width), ori_shape=(height, width),
+                pad_shape=(height, width), scale_factor=(1., 1.))
+    return dict(inputs=[image], data_samples=[DetDataSample(metainfo=meta)])
+
+
+def callables(model, batch):
+    """``predict``: test_step as inference runs it; ``network``: tensor mode."""
+    data = model.data_preprocessor(batch, False)
+
+    def predict():
+        return model.test_step(batch)
+
+    def network():
+        return model(data['inputs'], data['data_samples'], mode='tensor')
+
+    return dict(predict=predict, network=network), data
+
+
+def interleaved_medians(fns, warmup, repeats):
+    """Median seconds per call of each function, timed in alternating rounds."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            for fn in fns.values():
+                fn()
+        times = {name: [] for name in fns}
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def onnxruntime_callable(model, data, threads, path):
+    """Export ``model`` at the input's size to ``path``; a callable running
+    the ONNX graph (network and post-processing) in onnxruntime."""
+    from mmevit.deploy import export_onnx, export_wrapper
+    from mmevit.deploy.runtime import OnnxSession
+    inputs = data['inputs']
+    export_onnx(export_wrapper('mmdet', model), path, 'mmdet',
+                shape=tuple(inputs.shape[2:]), dynamic=())
+    session = OnnxSession(path, 'mmdet', num_threads=threads)
+    return lambda: session(inputs)
+
+
+def flops_and_params(model, data):
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(data['inputs'], data['data_samples'], mode='tensor')
+    params = sum(p.numel() for p in model.parameters())
+    return counter.get_total_flops() / 1e9, params / 1e6
+
+
+def short_name(config):
+    return config.split('::')[-1].rsplit('/', 1)[-1].removesuffix('.py')
+
+
+def run(args):
+    torch.set_num_threads(args.threads)
+    height, width = (args.shape * 2)[:2]
+    batch = test_batch(height, width)
+    rows, fns = [], {}
+    tmp_dir = tempfile.mkdtemp()
+    for config in args.configs:
+        torch.manual_seed(args.seed)  # the same random weights every run
+        model = build_detector(config, args.cfg_options)
+        parts, data = callables(model, batch)
+        gflop, params_m = flops_and_params(model, data)
+        name = short_name(config)
+        rows.append(dict(name=name, gflop=gflop, params_m=params_m))
+        if args.onnxruntime:
+            try:
+                parts['ort'] = onnxruntime_callable(
+                    model, data, args.threads,
+                    osp.join(tmp_dir, f'{name}.onnx'))
+            except ConfigError as error:  # a head the exporter lacks
+                print(f'{name}: no onnxruntime column: {error}')
+        for part, fn in parts.items():
+            fns[(name, part)] = fn
+    medians = interleaved_medians(fns, args.warmup, args.repeats)
+    shutil.rmtree(tmp_dir)
+    reference = rows[args.reference]['name']
+    for row in rows:
+        for part in ('predict', 'network'):
+            row[f'{part}_ms'] = medians[(row['name'], part)] * 1e3
+        if args.onnxruntime:
+            ort, ref_ort = (medians.get((name, 'ort'), float('nan'))
+                            for name in (row['name'], reference))
+            row['ort_ms'], row['ort_speedup'] = ort * 1e3, ref_ort / ort
+        row['speedup'] = medians[(reference, 'predict')] / medians[
+            (row['name'], 'predict')]
+        row['network_speedup'] = medians[(reference, 'network')] / medians[
+            (row['name'], 'network')]
+    return rows, reference
+
+
+def markdown_table(rows, reference):
+    ort = 'ort_ms' in rows[0]
+    lines = [f'| model | predict ms | x vs {reference} | network ms | '
+             'network x | ' + ('ort ms | ort x | ' if ort else '') +
+             'GFLOP | params (M) |', '|---' * (9 if ort else 7) + '|']
+    for row in rows:
+        ort_cells = (f"{row['ort_ms']:.0f} | {row['ort_speedup']:.2f} | "
+                     if ort else '')
+        lines.append(
+            f"| {row['name']} | {row['predict_ms']:.0f} | "
+            f"{row['speedup']:.2f} | {row['network_ms']:.0f} | "
+            f"{row['network_speedup']:.2f} | {ort_cells}{row['gflop']:.2f} | "
+            f"{row['params_m']:.2f} |")
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rows, reference = run(args)
+    print(markdown_table(rows, reference))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(rows=rows, reference=reference,
+                           shape=args.shape, threads=args.threads,
+                           repeats=args.repeats, torch=torch.__version__,
+                           machine=platform.processor() or platform.machine()),
+                      f, indent=2)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
