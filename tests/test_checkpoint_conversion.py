@@ -3,7 +3,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import official_backbone, randomize_weights
-from safetensors.torch import save_file
 
 from mmevit.checkpoint import (
     CheckpointError,
@@ -27,23 +26,6 @@ def official_imagenet_checkpoint(arch, seed=0):
                   'head.l.weight': torch.randn(1000, dim),
                   'head.l.bias': torch.zeros(1000)})
     return {'model': state}
-
-
-def timm_checkpoint(arch, seed=0):
-    """A state dict laid out like timm's ``efficientvit_mX.r224_in1k``."""
-    model = EfficientViT(arch=arch, window_sizes=(7, 7, 4))
-    state = dict(randomize_weights(model, seed))
-    dims = EfficientViT.arch_zoo[arch]['embed_dims']
-    for key in list(state):
-        if key.endswith('attention_biases'):
-            window = 4 if key.startswith('stages.2') else 7
-            idx_key = key.replace('attention_biases', 'attention_bias_idxs')
-            state[idx_key] = torch.zeros(window**2, window**2,
-                                         dtype=torch.long)
-    state['head.bn.weight'] = torch.ones(dims[2])
-    state['head.linear.weight'] = torch.zeros(1000, dims[2])
-    state['head.linear.bias'] = torch.zeros(1000)
-    return state
 
 
 @pytest.mark.parametrize('key, expected', [
@@ -72,24 +54,6 @@ def test_bias_resize_matches_official_rule():
     assert resize_attention_biases(table, 4) is table
     with pytest.raises(ValueError, match='square'):
         resize_attention_biases(torch.randn(4, 15), 7)
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-@pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
-def test_timm_checkpoint_loads_without_missing_keys(arch, fmt, tmp_path):
-    state = timm_checkpoint(arch)
-    path = tmp_path / f'model.{fmt}'
-    if fmt == 'pth':
-        torch.save(state, path)
-    else:
-        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    model = EfficientViT(arch=arch)
-    load_pretrained_backbone(model, str(path))
-    ours = model.state_dict()
-    key = 'stages.1.downsample.patchmerge.se.fc1.weight'
-    torch.testing.assert_close(ours[key], state[key])
-    stage3_bias = 'stages.2.blocks.0.mixer.m.attn.attention_biases'
-    assert ours[stage3_bias].shape[1] == 49
 
 
 def test_mmengine_detector_checkpoint_with_backbone_prefix(tmp_path):

@@ -141,8 +141,8 @@ def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
 
 
 def test_neck_in_channels_of_another_arch_name_the_expected_channels():
-    # Caught at the first forward (the neck cannot see the backbone at build
-    # time): one line with both channel lists.
+    # Without the tools' build-time check (tests/test_safety.py), the neck
+    # itself stops at the first forward with both channel lists.
     _, model = build(RTMDET_CONFIGS[0], **{'model.backbone.arch': 'm2'})
     with pytest.raises(ValueError, match=r'channels \[128, 192, 224\], but '
                        r'in_channels=\[64, 128, 192\]'):

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
 from mmevit.engine import (
     StrictLoadRunner,
+    check_model_channels,
     explain_data_errors,
     merge_cfg_options,
     replace_sync_bn,
@@ -304,3 +305,28 @@ def test_demo_counts_only_detections_above_the_threshold(toy_coco, tmp_path):
     assert '0 detections above 1.01' in runs[0].stdout
     assert runs[1].returncode == 2
     assert f'error: image file is empty (0 bytes): {empty}' in runs[1].stderr
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'model.backbone.arch': 'm2'},
+     r'model.neck.in_channels=\[64, 128, 192\] does not fit the backbone, '
+     r'which gives channels \[128, 192, 224\]'),
+    ({'model.bbox_head.in_channels': 128},
+     r'model.bbox_head.in_channels=128 does not fit the neck, which gives '
+     r'96 channels; set model.bbox_head.in_channels=96'),
+])
+def test_channels_that_do_not_fit_fail_at_build_time(options, message):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/rtmdet_efficientvit_m0_coco.py'))
+    cfg.merge_from_dict(options)
+    replace_sync_bn(cfg.model)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(ConfigError, match=message):
+        check_model_channels(model)
+
+
+def test_configs_of_every_arch_pass_the_channel_check():
+    for config in ('rtmdet_efficientvit_m5_coco.py',
+                   'mask_rcnn_efficientvit_m3_coco.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+        replace_sync_bn(cfg.model)
+        check_model_channels(MODELS.build(cfg.model))

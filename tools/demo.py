@@ -7,7 +7,7 @@ import mmcv
 from mmengine.config import Config
 
 from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import replace_sync_bn, task_of
+from mmevit.engine import check_model_channels, replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import DataError
 
@@ -30,6 +30,7 @@ def parse_args():
 def build_model(cfg, checkpoint, init_model, datasets, device):
     """The task's ``init_*`` model with the checkpoint loaded strictly."""
     model = init_model(cfg, None, device='cpu')
+    check_model_channels(model)
     meta = load_model_checkpoint(model, checkpoint).get('meta') or {}
     model.dataset_meta = dataset_meta(meta, cfg, datasets)
     return model.to(device).eval()

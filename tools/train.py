@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 
 from mmevit.engine import (
     StrictLoadRunner,
+    check_model_channels,
     explain_data_errors,
     merge_cfg_options,
     prepare_cpu_distributed,
@@ -72,6 +73,7 @@ def main():
     with exit_on_user_error():
         cfg = build_cfg(args)
         runner = StrictLoadRunner.from_cfg(cfg)
+        check_model_channels(runner.model)
         with explain_data_errors(cfg, 'train'):
             runner.train()
 

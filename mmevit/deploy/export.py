@@ -14,7 +14,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from ..engine import merge_cfg_options, replace_sync_bn, task_of
+from ..engine import check_model_channels, merge_cfg_options, replace_sync_bn, task_of
 from ..errors import ConfigError
 from .dense_detector import DenseDetectorExport, uses_base_post_processing
 from .ops import ONNX_TRANSLATIONS
@@ -47,7 +47,9 @@ def build_model(config, cfg_options=None):
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    return cfg, task, MODELS.build(cfg.model).eval()
+    model = MODELS.build(cfg.model).eval()
+    check_model_channels(model)
+    return cfg, task, model
 
 
 def export_wrapper(task, model):

@@ -71,6 +71,7 @@ class EfficientViTFPN(BaseModule):
                 f'num_outs={num_outs} must exceed num_extra_trans_convs='
                 f'{num_extra_trans_convs} (>= 0) by at least one level')
         self.in_channels = list(in_channels)
+        self.out_channels = out_channels
         self.num_outs = num_outs
         self.num_backbone_outs = min(num_levels, len(in_channels))
         self.num_coarse = max(num_levels - len(in_channels), 0)
