@@ -210,6 +210,12 @@ def broken_coco(toy_coco, tmp_path):
     return data
 
 
+def without_annotations(text):
+    coco = json.loads(text)
+    coco['annotations'] = []
+    return json.dumps(coco)
+
+
 def train_problem(data, **options):
     return find_dataset_problem(toy_cfg(data, **options), 'train')
 
@@ -228,9 +234,8 @@ def test_missing_annotation_file_is_named(broken_coco):
 
 
 def test_training_set_without_annotations_says_why(broken_coco):
-    coco = json.loads(broken_coco['train_ann'].read_text())
-    coco['annotations'] = []
-    broken_coco['train_ann'].write_text(json.dumps(coco))
+    ann = broken_coco['train_ann']
+    ann.write_text(without_annotations(ann.read_text()))
     problem = train_problem(broken_coco)
     assert 'no training image is left after filtering' in problem
     assert 'none of its 8 images has an annotation' in problem
@@ -249,26 +254,21 @@ def test_empty_image_is_named(broken_coco):
     assert train_problem(broken_coco) == f'image file is empty (0 bytes): {image}'
 
 
-def test_training_run_reports_the_broken_annotation_file(broken_coco, tmp_path):
-    """The real mmdet failure (a JSON decode error deep in pycocotools)
-    becomes one DataError naming the file."""
-    broken_coco['train_ann'].write_text('')
+@pytest.mark.parametrize('rewrite, message', [
+    (lambda text: '', 'instances_train.json is not valid JSON'),
+    (without_annotations, 'no training image is left after filtering'),
+])
+def test_training_run_reports_the_broken_file(broken_coco, tmp_path, rewrite,
+                                              message):
+    """The real mmdet failures (a JSON decode error deep in pycocotools, an
+    empty concatenation after filtering) become one DataError naming the
+    file."""
+    ann = broken_coco['train_ann']
+    ann.write_text(rewrite(ann.read_text()))
     cfg = toy_cfg(broken_coco)
     cfg.work_dir = str(tmp_path / 'work')
     runner = StrictLoadRunner.from_cfg(cfg)
-    with pytest.raises(DataError, match='instances_train.json is not valid'):
-        with explain_data_errors(cfg, 'train'):
-            runner.train()
-
-
-def test_training_run_reports_an_empty_training_set(broken_coco, tmp_path):
-    coco = json.loads(broken_coco['train_ann'].read_text())
-    coco['annotations'] = []
-    broken_coco['train_ann'].write_text(json.dumps(coco))
-    cfg = toy_cfg(broken_coco)
-    cfg.work_dir = str(tmp_path / 'work')
-    runner = StrictLoadRunner.from_cfg(cfg)
-    with pytest.raises(DataError, match='no training image is left'):
+    with pytest.raises(DataError, match=message):
         with explain_data_errors(cfg, 'train'):
             runner.train()
 
