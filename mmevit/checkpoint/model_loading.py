@@ -9,6 +9,7 @@ backbone keys of official (mmdet 2.x) checkpoints.
 from mmengine.model import is_model_wrapper
 
 from .conversion import convert_efficientvit_state_dict, guess_arch_name, to_tensor_dict
+from .key_check import accept_unfused, key_problems
 from .safe_load import CheckpointError, load_checkpoint_file
 
 _WRAPPERS = ('state_dict', 'model')
@@ -45,28 +46,6 @@ def _convert_backbones(model, weights):
     return weights
 
 
-def _expected_weights(model, weights):
-    """The model's state dict; for a backbone built fused (deploy) the
-    unfused BN entries of a checkpoint are accepted (folded on load)."""
-    expected = model.state_dict()
-    for prefix, backbone in _efficientvit_prefixes(model).items():
-        if not backbone.deploy:
-            continue
-        for key in [k for k in weights if k.startswith(prefix)
-                    and '.bn.' in k]:
-            weights.pop(key)
-        for key in [k for k in expected if k.startswith(prefix)
-                    and k.endswith('.conv.bias') and k not in weights]:
-            expected.pop(key)
-    return expected
-
-
-def _short(keys, limit=5):
-    keys = sorted(keys)
-    more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more
-
-
 def _arch_hint(model, weights):
     from ..models import EfficientViT
     hints = []
@@ -90,26 +69,13 @@ def check_model_weights(model, weights, source):
     """Raise :class:`CheckpointError` unless ``weights`` (converted) fit
     ``model`` exactly: one message naming the missing, unexpected and
     mis-shaped keys and, where it tells, the arch the weights look like."""
-    weights = dict(weights)
-    expected = _expected_weights(model, weights)
-    missing = expected.keys() - weights.keys()
-    unexpected = weights.keys() - expected.keys()
-    mismatched = [
-        f'{k} {tuple(weights[k].shape)} vs {tuple(expected[k].shape)}'
-        for k in sorted(expected.keys() & weights.keys())
-        if weights[k].shape != expected[k].shape
-    ]
-    if not (missing or unexpected or mismatched):
+    expected, weights = model.state_dict(), dict(weights)
+    for prefix, backbone in _efficientvit_prefixes(model).items():
+        if backbone.deploy:
+            accept_unfused(expected, weights, prefix)
+    problems = key_problems(expected, weights)
+    if not problems:
         return
-    problems = []
-    if missing:
-        problems.append(f'{len(missing)} missing keys: {_short(missing)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected keys: '
-                        f'{_short(unexpected)}')
-    if mismatched:
-        problems.append(f'{len(mismatched)} shape mismatches (checkpoint vs '
-                        f'model): {_short(mismatched, 3)}')
     problems += _arch_hint(model, weights)
     raise CheckpointError(f'{source} does not fit the model of this config '
                           f'({type(model).__name__}): ' + '; '.join(problems))

@@ -4,6 +4,7 @@ from urllib.error import URLError
 from mmengine.runner import CheckpointLoader
 
 from .conversion import convert_efficientvit_state_dict, guess_arch_name, to_tensor_dict
+from .key_check import accept_unfused, key_problems
 from .safe_load import CheckpointError, load_checkpoint_file
 
 _WRAPPERS = ('state_dict', 'model', 'module')
@@ -55,40 +56,18 @@ def read_checkpoint(source):
             f'{str(source).rsplit("/", 1)[-1]}') from None
 
 
-def _short(keys, limit=6):
-    keys = sorted(keys)
-    more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more
-
-
 def check_backbone_weights(model, weights, source):
     """Raise if ``weights`` (mmevit layout) do not fit ``model`` exactly.
 
     The message names the missing, unexpected and mis-shaped keys and, when
     the weights match another arch of the zoo, that arch.
     """
-    expected = model.state_dict()
-    if model.deploy:  # a fused model accepts unfused weights (folded on load)
-        weights = {k: v for k, v in weights.items() if '.bn.' not in k}
-        expected = {k: v for k, v in expected.items()
-                    if not k.endswith('.conv.bias') or k in weights}
-    missing = expected.keys() - weights.keys()
-    unexpected = weights.keys() - expected.keys()
-    mismatched = [
-        f'{k} {tuple(weights[k].shape)} vs {tuple(expected[k].shape)}'
-        for k in expected.keys() & weights.keys()
-        if weights[k].shape != expected[k].shape
-    ]
-    if not (missing or unexpected or mismatched):
+    expected, weights = model.state_dict(), dict(weights)
+    if model.deploy:
+        accept_unfused(expected, weights)
+    problems = key_problems(expected, weights)
+    if not problems:
         return
-    problems = []
-    if missing:
-        problems.append(f'missing keys: {_short(missing)}')
-    if unexpected:
-        problems.append(f'unexpected keys: {_short(unexpected)}')
-    if mismatched:
-        problems.append(f'shape mismatches (checkpoint vs model): '
-                        f'{_short(mismatched, 3)}')
     arch_zoo = type(model).arch_zoo
     wanted = next((n for n, a in arch_zoo.items() if a == model.arch),
                   f'custom {model.arch}')
