@@ -9,6 +9,7 @@ from mmengine.config import Config, DictAction
 from mmevit.engine import (
     StrictLoadRunner,
     check_model_channels,
+    end_distributed,
     explain_data_errors,
     merge_cfg_options,
     prepare_cpu_distributed,
@@ -106,6 +107,7 @@ def main():
         check_model_channels(runner.model)
         with explain_data_errors(cfg, 'test'):
             runner.test()
+    end_distributed()
 
 
 if __name__ == '__main__':

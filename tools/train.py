@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from mmevit.engine import (
     StrictLoadRunner,
     check_model_channels,
+    end_distributed,
     explain_data_errors,
     merge_cfg_options,
     prepare_cpu_distributed,
@@ -76,6 +77,7 @@ def main():
         check_model_channels(runner.model)
         with explain_data_errors(cfg, 'train'):
             runner.train()
+    end_distributed()
 
 
 if __name__ == '__main__':

@@ -1,11 +1,11 @@
 from .checkpoint_hook import SafeCheckpointHook, use_safe_checkpoint_hook
 from .config_options import merge_cfg_options
 from .data_errors import explain_data_errors
-from .launch import prepare_cpu_distributed, replace_sync_bn, task_of
+from .launch import end_distributed, prepare_cpu_distributed, replace_sync_bn, task_of
 from .model_checks import check_model_channels
 from .runner import StrictLoadRunner
 from .seg_data_check import SegDataCheckHook
 
-__all__ = ['prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
+__all__ = ['end_distributed', 'prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
            'SegDataCheckHook', 'SafeCheckpointHook', 'use_safe_checkpoint_hook',
            'StrictLoadRunner', 'check_model_channels', 'merge_cfg_options', 'explain_data_errors']

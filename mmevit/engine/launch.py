@@ -72,3 +72,11 @@ def prepare_cpu_distributed(cfg):
     print_log(f'CPU distributed run: rank {dist.get_rank()} of '
               f'{dist.get_world_size()} (gloo), LOCAL_RANK='
               f'{os.environ.get("LOCAL_RANK")}{sync_bn}', logger='current')
+
+
+def end_distributed():
+    """Destroy the process group of a distributed run, so every rank leaves
+    its collectives before the interpreter exits (torch's advice; an exit
+    with a live group may abort)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
