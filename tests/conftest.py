@@ -6,6 +6,8 @@ here so tests import them the way the tools do.
 """
 import os
 import os.path as osp
+import re
+import socket
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
 for folder in ('tools/analysis_tools', 'tools/data'):
     if osp.join(ROOT, folder) not in sys.path:
         sys.path.insert(0, osp.join(ROOT, folder))
@@ -38,6 +41,21 @@ def run_tool(*args, check=True, timeout=600, env=None):
         raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-3000:]}')
     return result
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now (for a distributed run)."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def failure_lines(log):
+    """The lines of a failed run's log that say why (every rank's), then
+    its end."""
+    why = [line for line in log.splitlines() if re.search(
+        r'Error|error:|terminate|[Aa]bort|Signal|Traceback', line)]
+    return '\n'.join(why[:60]) + '\n...\n' + log[-2000:]
 
 
 def randomize_weights(module, seed=0):

@@ -11,7 +11,7 @@ import numpy as np
 import plot_logs
 import pytest
 import torch
-from conftest import official_backbone, randomize_weights, run_tool
+from conftest import failure_lines, free_port, official_backbone, randomize_weights, run_tool
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
@@ -156,18 +156,22 @@ class TrainingSetLoss(Hook):
         self.before = mean_loss(runner.model, self.batches)
 
 
-@pytest.mark.parametrize('path', [RETINA_TOY, MASK_TOY], ids=osp.basename)
-def test_few_iterations_lower_the_loss(path, toy_coco, tmp_path):
+@pytest.mark.parametrize('path, iters', [(RETINA_TOY, 40), (MASK_TOY, 25)],
+                         ids=['retinanet', 'mask_rcnn'])
+def test_few_iterations_lower_the_loss(path, iters, toy_coco, tmp_path):
     # Per-iteration losses of batch-2 from-scratch training are too noisy to
     # compare; the loss over the same 8 training images before and after
-    # 40 iterations (5 epochs) is not.
+    # 25-40 iterations (3-5 epochs) is not.
     cfg = Config.fromfile(path)
     cfg.merge_from_dict(toy_options(toy_coco))
     for step in cfg.train_dataloader.dataset.pipeline:
         if step['type'] == 'Resize':  # the images' own size (96-160 px),
             step['scale'] = (160, 128)  # not the config's 2x upscaling
     cfg.work_dir = str(tmp_path)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=40,
+    # Seeded: seeds 0-4 (RetinaNet) and 0-2 (Mask R-CNN) ended at 0.49-0.59
+    # of the start, but one unseeded RetinaNet run diverged (1.31).
+    cfg.randomness = dict(seed=0)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
                          val_interval=1000)
     cfg.param_scheduler = []
     cfg.optim_wrapper.optimizer.lr = 1e-3
@@ -180,7 +184,7 @@ def test_few_iterations_lower_the_loss(path, toy_coco, tmp_path):
     recorder = TrainingSetLoss(training_set)
     runner.register_hook(recorder)
     runner.train()
-    assert len(runner.message_hub.get_scalar('train/loss').data[0]) == 40
+    assert len(runner.message_hub.get_scalar('train/loss').data[0]) == iters
     assert mean_loss(runner.model, training_set) < 0.75 * recorder.before
 
 
@@ -222,14 +226,14 @@ def test_demo_draws_predictions(trained_mask_rcnn, toy_coco, tmp_path):
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     options = toy_options(toy_coco, **{'train_cfg.max_epochs': 1,
                                        'train_cfg.val_interval': 10})
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29613',
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1')  # 2 processes on 2 cores
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', RETINA_TOY, '2', '--work-dir',
          str(tmp_path), *as_cli(options)], cwd=ROOT, env=env, text=True,
         capture_output=True, timeout=600)
     log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    assert result.returncode == 0, failure_lines(log)
     assert 'rank 0 of 2 (gloo)' in log
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
     assert ckpt['meta']['iter'] == 2  # 8 images / (2 procs x batch 2)

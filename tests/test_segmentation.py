@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import official_backbone, run_tool
+from conftest import failure_lines, free_port, official_backbone, run_tool
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -237,13 +237,14 @@ def test_dist_train_two_cpu_processes(toy_ade20k, tmp_path):
         'train_dataloader.batch_size': 1, 'train_cfg.max_iters': 3,
         'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 3})
-    env = dict(os.environ, **TOOL_ENV, PYTHON=sys.executable, PORT='29631')
+    env = dict(os.environ, **TOOL_ENV, PYTHON=sys.executable,
+               PORT=str(free_port()))
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(tmp_path),
          *as_cli(options)], cwd=ROOT, env=env, text=True, capture_output=True,
         timeout=600)
     log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    assert result.returncode == 0, failure_lines(log)
     assert 'rank 0 of 2 (gloo), LOCAL_RANK=0, SyncBN replaced by BN' in log
     ckpt = torch.load(tmp_path / 'iter_3.pth', weights_only=True)
     assert ckpt['meta']['iter'] == 3
