@@ -83,8 +83,14 @@ class DenseDetectorExport(nn.Module):
         flat = scores.reshape(batch, -1)
         k = flat.shape[1]
         if self.nms_pre > 0:
-            k = torch.sym_min(k, self.nms_pre)
+            # Always exactly nms_pre candidates: a level with fewer pairs is
+            # padded with dropped ones. A fixed count keeps the graph's shapes
+            # simple; min(pairs, nms_pre) shapes made tracing several times
+            # slower.
+            flat = torch.cat([flat, flat.new_full((batch, self.nms_pre), INVALID)], 1)
+            k = self.nms_pre
         top_scores, index = flat.topk(k, dim=1)
+        index = index.clamp(max=scores.shape[1] * num_classes - 1)
         prior_index = index // num_classes
         labels = index % num_classes
         box_dim = self.head.bbox_coder.encode_size
