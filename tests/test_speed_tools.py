@@ -10,7 +10,7 @@ import pytest
 import torch
 from complexity import PAPER_COMPLEXITY, classifier_complexity
 from conftest import run_tool
-from export_onnx import check_onnx, export_onnx
+from export_onnx import check_onnx, compare_latency, export_onnx
 
 from mmevit.models import EfficientViT
 from mmevit.models.layers import ConvBN
@@ -52,6 +52,12 @@ def test_onnx_round_trip_two_sizes(tmp_path):
     rows = check_onnx(model, path, [(1, 96, 128), (2, 150, 71)])
     assert [row['shape'] for row in rows] == [[1, 3, 96, 128], [2, 3, 150, 71]]
     assert all(row['max_rel_diff'] <= 1e-4 for row in rows)
+    threads = torch.get_num_threads()
+    rows = compare_latency(model, path, (96, 128), repeats=1)
+    assert [row['name'] for row in rows] == [
+        'PyTorch eager', 'PyTorch eager, BN folded', 'onnxruntime']
+    assert all(row['median_ms'] > 0 for row in rows)
+    assert torch.get_num_threads() == threads  # one thread only while timing
 
 
 @pytest.mark.parametrize('arch', sorted(PAPER_COMPLEXITY))

@@ -10,14 +10,19 @@ status is 1 if the max relative difference exceeds ``--tolerance``.
 Examples::
 
     python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
+    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx \\
+        --shape 800x1344 --check-shapes 800x1344 --compare-latency 10
     python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
         --part backbone+neck --out retinanet_m4_features.onnx --deploy
 """
 import argparse
+import copy
+import statistics
 import sys
 
 import torch
 from input_checks import image_shape
+from latency import interleaved_latencies
 from mmengine.config import DictAction
 from model_builders import build_backbone, build_from_config, deploy_model
 from official_baseline import relative_difference
@@ -104,6 +109,38 @@ def check_onnx(module, path, shapes, seed=0):
     return results
 
 
+def compare_latency(module, path, shape, repeats):
+    """Latency of ``module`` in PyTorch eager, the same with BN folded, and
+    the ONNX file in onnxruntime, on one random image at ``shape``: one
+    thread each, rounds interleaved, one warm-up round.
+
+    Returns:
+        list[dict]: Per runtime: ``name``, ``median_ms`` and ``speedup``
+        (eager median / this median).
+    """
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options,
+                                   providers=['CPUExecutionProvider'])
+    folded = deploy_model(copy.deepcopy(module)).eval()
+    x = torch.randn(1, 3, *shape)
+    fns = {'PyTorch eager': lambda: module.eval()(x),
+           'PyTorch eager, BN folded': lambda: folded(x),
+           'onnxruntime': lambda: session.run(None, {'input': x.numpy()})}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            times = interleaved_latencies(fns, 'cpu', warmup=1, repeats=repeats)
+    finally:
+        torch.set_num_threads(threads)
+    eager = statistics.median(times['PyTorch eager'])
+    return [dict(name=name, median_ms=statistics.median(seconds) * 1e3,
+                 speedup=eager / statistics.median(seconds))
+            for name, seconds in times.items()]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export a backbone (or backbone+neck) to ONNX with '
@@ -122,6 +159,10 @@ def parse_args(argv=None):
     parser.add_argument('--deploy', action='store_true',
                         help='fold BN into the convolutions first')
     parser.add_argument('--opset', type=int, default=18)
+    parser.add_argument(
+        '--compare-latency', type=int, default=0, metavar='N',
+        help='then time eager, eager with BN folded and onnxruntime at '
+        '--shape (batch 1, one thread each, median of N interleaved rounds)')
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='max relative difference allowed')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -145,7 +186,8 @@ def build_module(args):
 
 
 def run(args):
-    module = build_module(args)
+    module = build_module(args).eval()
+    eager = copy.deepcopy(module) if args.compare_latency else None
     if args.deploy:
         deploy_model(module)
     names = export_onnx(module, args.out, *args.shape, opset=args.opset)
@@ -163,6 +205,11 @@ def run(args):
         return 1
     print(f'onnxruntime matches PyTorch: max relative difference '
           f'{worst:.2e} <= {args.tolerance:.0e}')
+    if args.compare_latency:
+        rows = compare_latency(eager, args.out, args.shape, args.compare_latency)
+        print(f'latency at 1x3x{args.shape[0]}x{args.shape[1]}, one thread, '
+              f'median of {args.compare_latency} interleaved rounds:')
+        print(format_table(rows, ['name', 'median_ms', 'speedup']))
     return 0
 
 
