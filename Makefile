@@ -20,8 +20,9 @@ $(STAMP): $(INSTALL_INPUTS)
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
 
+# One worker per core; a test file's tests share a worker (and its fixtures).
 test: lint
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest -n auto --dist loadfile tests
 
 demo: $(STAMP)
 	bash scripts/demo.sh

@@ -16,6 +16,14 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest-xdist worker per core: each worker, and the
+    # tools it starts, computes on one thread. Two workers with torch's default
+    # of one thread per core would oversubscribe the cores, and OpenMP threads
+    # waiting for a core slow a small model's training several times over.
+    os.environ['OMP_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
+
 for folder in ('tools/analysis_tools', 'tools/data'):
     if osp.join(ROOT, folder) not in sys.path:
         sys.path.insert(0, osp.join(ROOT, folder))
