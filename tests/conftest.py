@@ -4,6 +4,7 @@ The tools' helper modules live beside the tools (``tools/analysis_tools``,
 ``tools/data``), outside the installed package; they are put on ``sys.path``
 here so tests import them the way the tools do.
 """
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -49,6 +50,25 @@ def run_tool(*args, check=True, timeout=600, env=None):
         raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-3000:]}')
     return result
+
+
+def load_tool(name):
+    """``tools/NAME.py`` as a module, to call its functions in this process."""
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_tool_in_process(monkeypatch, name, *argv):
+    """``python tools/NAME.py ARGV`` in this process (output goes to the
+    test's capsys); returns the exit status."""
+    monkeypatch.setattr(sys, 'argv', [f'{name}.py', *map(str, argv)])
+    try:
+        return load_tool(name).main() or 0
+    except SystemExit as exit_info:
+        return exit_info.code
 
 
 def free_port():

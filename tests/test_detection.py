@@ -11,7 +11,14 @@ import numpy as np
 import plot_logs
 import pytest
 import torch
-from conftest import failure_lines, free_port, official_backbone, randomize_weights, run_tool
+from conftest import (
+    failure_lines,
+    free_port,
+    official_backbone,
+    randomize_weights,
+    run_tool,
+    run_tool_in_process,
+)
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
@@ -281,25 +288,29 @@ def test_official_coco_checkpoint_gives_official_features(config, tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
-def test_missing_data_root_is_a_clear_error(tmp_path):
+def test_missing_data_root_is_a_clear_error(tmp_path, monkeypatch, capsys):
     missing = tmp_path / 'nowhere'
     options = toy_options(dict(data_root=str(missing),
                                val_ann_file=str(missing / 'val.json')))
-    result = run_tool('tools/train.py', RETINA_TOY, '--work-dir',
-                      str(tmp_path / 'work'), *as_cli(options), check=False)
-    assert result.returncode == 2
-    assert 'error:' in result.stderr and str(missing) in result.stderr
-    assert 'Traceback' not in result.stderr
+    status = run_tool_in_process(monkeypatch, 'train', RETINA_TOY,
+                                 '--work-dir', tmp_path / 'work',
+                                 *as_cli(options))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith('error:') and str(missing) in err
+    assert len(err.splitlines()) == 1
 
 
-def test_arch_and_in_channels_disagree(toy_coco, tmp_path):
+def test_arch_and_in_channels_disagree(toy_coco, tmp_path, monkeypatch,
+                                       capsys):
     options = toy_options(toy_coco, **{'model.backbone.arch': 'm2',
                                        'train_cfg.max_epochs': 1})
-    result = run_tool('tools/train.py', RETINA_TOY, '--work-dir',
-                      str(tmp_path), *as_cli(options), check=False)
-    assert result.returncode == 2
-    assert 'in_channels=[64, 128, 192]' in result.stderr
-    assert 'channels [128, 192, 224]' in result.stderr
+    status = run_tool_in_process(monkeypatch, 'train', RETINA_TOY,
+                                 '--work-dir', tmp_path, *as_cli(options))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert 'in_channels=[64, 128, 192]' in err
+    assert 'channels [128, 192, 224]' in err
 
 
 def test_corrupt_image_names_the_file_and_keeps_checkpoints(

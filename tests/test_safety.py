@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from conftest import run_tool_in_process
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -111,24 +112,24 @@ def test_load_from_is_strict(toy_coco, m2_detector_checkpoint, tmp_path):
 
 
 def test_tools_refuse_a_checkpoint_of_another_arch(
-        toy_coco, m2_detector_checkpoint, tmp_path):
+        toy_coco, m2_detector_checkpoint, tmp_path, monkeypatch, capsys):
     image = osp.join(toy_coco['val_img_dir'], '000002.jpg')
     commands = {
-        'test': ['tools/test.py', RETINA_TOY, m2_detector_checkpoint,
+        'test': [RETINA_TOY, m2_detector_checkpoint,
                  '--work-dir', str(tmp_path), '--cfg-options',
                  f'test_dataloader.dataset.data_root={toy_coco["data_root"]}/',
                  f'test_evaluator.ann_file={toy_coco["val_ann_file"]}',
                  'test_dataloader.num_workers=0',
                  'test_dataloader.persistent_workers=False'],
-        'demo': ['tools/demo.py', image, RETINA_TOY, m2_detector_checkpoint,
+        'demo': [image, RETINA_TOY, m2_detector_checkpoint,
                  '--out', str(tmp_path / 'out.png')],
     }
-    for name, command in commands.items():
-        result = subprocess.run([sys.executable, *command], cwd=ROOT,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 2, (name, result.stderr[-2000:])
-        assert 'looks like EfficientViT m2' in result.stderr, name
-        assert 'Traceback' not in result.stderr, name
+    for name, argv in commands.items():
+        status = run_tool_in_process(monkeypatch, name, *argv)
+        err = capsys.readouterr().err
+        assert status == 2, (name, err[-2000:])
+        assert err.startswith('error:') and len(err.splitlines()) == 1, name
+        assert 'looks like EfficientViT m2' in err, name
     assert not (tmp_path / 'out.png').exists()
 
 
@@ -288,7 +289,8 @@ def test_drop_path_rate_must_be_a_probability():
         EfficientViT(arch='m0', drop_path_rate=2.0)
 
 
-def test_demo_counts_only_detections_above_the_threshold(toy_coco, tmp_path):
+def test_demo_counts_only_detections_above_the_threshold(toy_coco, tmp_path,
+                                                        monkeypatch, capsys):
     """With an untrained model and a threshold above every score, nothing
     is counted (the count once was the number of all predictions)."""
     path = tmp_path / 'toy.pth'
@@ -296,15 +298,17 @@ def test_demo_counts_only_detections_above_the_threshold(toy_coco, tmp_path):
     image = osp.join(toy_coco['val_img_dir'], '000002.jpg')
     empty = tmp_path / 'empty.jpg'
     empty.write_bytes(b'')
-    runs = [subprocess.run(
-        [sys.executable, 'tools/demo.py', img, RETINA_TOY, str(path),
-         '--out', str(tmp_path / 'out.png'), '--score-thr', '1.01'],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-        for img in (image, str(empty))]
-    assert runs[0].returncode == 0, runs[0].stderr[-2000:]
-    assert '0 detections above 1.01' in runs[0].stdout
-    assert runs[1].returncode == 2
-    assert f'error: image file is empty (0 bytes): {empty}' in runs[1].stderr
+    statuses = []
+    for img in (image, empty):
+        statuses.append(run_tool_in_process(
+            monkeypatch, 'demo', img, RETINA_TOY, path, '--out',
+            tmp_path / 'out.png', '--score-thr', '1.01'))
+        statuses.append(capsys.readouterr())
+    ok, ok_output, empty_status, empty_output = statuses
+    assert ok == 0, ok_output.err[-2000:]
+    assert '0 detections above 1.01' in ok_output.out
+    assert empty_status == 2
+    assert empty_output.err == f'error: image file is empty (0 bytes): {empty}\n'
 
 
 @pytest.mark.parametrize('options, message', [
