@@ -106,6 +106,25 @@ def fpn(toy_ade20k, tmp_path_factory):
                 onnx=onnx_file, work=work)
 
 
+@pytest.fixture(scope='module')
+def mask_rcnn(toy_coco, tmp_path_factory):
+    """Toy Mask R-CNN with random weights made to predict: RPN scores that
+    spread (1000 proposals, NMS busy), class scores of about 0.3 (every
+    image fills its 100 detections) and masks that cover part of their
+    boxes; its checkpoint and its export."""
+    work = tmp_path_factory.mktemp('mask_rcnn_deploy')
+    torch.manual_seed(0)
+    cfg, _, model = build_model(MASK_TOY, det_options(toy_coco))
+    model.init_weights()
+    torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+    torch.nn.init.normal_(model.roi_head.mask_head.conv_logits.weight, std=1.)
+    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
+    onnx_file = deploy(MASK_TOY, checkpoint, work / 'model.onnx')
+    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
+                onnx=onnx_file, work=work)
+
+
 def samples(cls, batch, height, width):
     shape = (height, width)
     return [cls(metainfo=dict(img_shape=shape, ori_shape=shape,
@@ -156,6 +175,51 @@ def test_detector_boxes_match_pytorch(retinanet, shape):
                                    rtol=0, atol=1e-5)
 
 
+def mask_iou(a, b):
+    """Per-mask IoU of two (D, H, W) bool stacks (1 where both are empty)."""
+    inter = (a & b).flatten(1).sum(1).float()
+    union = (a | b).flatten(1).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), 1.)
+
+
+@pytest.mark.parametrize('shape', CHECK_SHAPES, ids=str)
+def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
+    batch, height, width = shape
+    x = torch.randn(batch, 3, height, width,
+                    generator=torch.Generator().manual_seed(1))
+    max_per_img = mask_rcnn['cfg'].model.test_cfg.rcnn.max_per_img
+    session = OnnxSession(mask_rcnn['onnx'], 'mmdet')
+    dets, labels, masks = session(x)
+    assert dets.shape == (batch, max_per_img, 5)
+    assert masks.shape == (batch, max_per_img, 28, 28)
+    onnx_model = init_onnx_model(mask_rcnn['cfg'], mask_rcnn['onnx'])
+    with torch.no_grad():
+        expected = mask_rcnn['model'].predict(
+            x, samples(DetDataSample, *shape))
+        actual = onnx_model.predict(x, samples(DetDataSample, *shape))
+    for index, (sample, result) in enumerate(zip(expected, actual)):
+        reference, result = sample.pred_instances, result.pred_instances
+        count = len(reference.scores)
+        assert count > 10  # NMS and top-k have work to do
+        assert (labels[index, count:] == -1).all()  # the padding convention
+        assert (dets[index, count:] == 0).all()
+        assert (masks[index, count:] == 0).all()
+        assert torch.equal(result.labels, reference.labels)
+        torch.testing.assert_close(result.bboxes, reference.bboxes, rtol=0,
+                                   atol=1e-3 * max(height, width))
+        torch.testing.assert_close(result.scores, reference.scores, rtol=0,
+                                   atol=1e-5)
+        assert result.masks.shape == reference.masks.shape == (
+            count, height, width)
+        iou = mask_iou(result.masks, reference.masks)
+        assert iou.min() >= 0.99, iou.min()
+        # masks that cover part of their boxes, not all or nothing
+        boxes = reference.bboxes
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        cover = reference.masks.flatten(1).sum(1) / area.clamp(min=1)
+        assert 0.05 < cover.median() < 0.95, cover.median()
+
+
 def run_test_tool(config, checkpoint, options, work_dir, *extra):
     """tools/test.py in this process; returns the metrics."""
     from mmengine.runner import Runner
@@ -199,6 +263,19 @@ def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
     onnx = run_test_tool(RETINA_TOY, retinanet['onnx'], options,
                          tmp_path / 'onnx')
     assert eager['coco/bbox_mAP_50'] > 0  # boxes that score something
+    for name, value in eager.items():
+        assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
+
+
+def test_tools_test_gives_the_checkpoints_bbox_and_segm_map(
+        mask_rcnn, toy_coco, tmp_path):
+    options = det_options(toy_coco)
+    eager = run_test_tool(MASK_TOY, mask_rcnn['checkpoint'], options,
+                          tmp_path / 'pth')
+    onnx = run_test_tool(MASK_TOY, mask_rcnn['onnx'], options,
+                         tmp_path / 'onnx')
+    assert eager['coco/bbox_mAP_50'] > 0 and eager['coco/segm_mAP_50'] > 0
+    assert 'coco/segm_mAP' in onnx
     for name, value in eager.items():
         assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
 
@@ -253,12 +330,14 @@ def test_unsupported_head_is_named_and_leaves_no_file(toy_coco, tmp_path,
     checkpoint = save_checkpoint(model, tmp_path / 'mask.pth', cfg)
     out = tmp_path / 'out' / 'mask.onnx'
     out.parent.mkdir()
-    with pytest.raises(SystemExit) as exit_info:
-        deploy(MASK_TOY, checkpoint, out)
+    with pytest.raises(SystemExit) as exit_info:  # soft-NMS is not exported
+        deploy(MASK_TOY, checkpoint, out, '--cfg-options',
+               'model.test_cfg.rcnn.nms.type=soft_nms')
     assert exit_info.value.code == 2
     [error] = [line for line in capsys.readouterr().err.splitlines()
                if line.startswith('error:')]
-    assert 'StandardRoIHead' in error and 'RetinaHead' in error
+    assert "StandardRoIHead with test_cfg.rcnn.nms.type='soft_nms'" in error
+    assert 'RetinaHead' in error and 'FCNMaskHead' in error
     assert os.listdir(out.parent) == []
 
 

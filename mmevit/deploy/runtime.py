@@ -13,6 +13,7 @@ import os.path as osp
 import numpy as np
 import torch
 from mmdet.models.detectors import BaseDetector
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmdet.registry import MODELS as DET_MODELS
 from mmdet.structures.bbox import scale_boxes
 from mmengine.config import Config
@@ -121,8 +122,6 @@ class OnnxDetector(BaseDetector):
     def _paste_masks(self, probs, boxes, sample, rescale):
         """(D, M, M) maps in ``boxes`` -> (D, H, W) masks of the original
         image (``rescale``) or of the resized one."""
-        from mmdet.models.roi_heads.mask_heads.fcn_mask_head import \
-            _do_paste_mask
         height, width = sample.ori_shape[:2]
         if not rescale:
             width_scale, height_scale = sample.scale_factor

@@ -174,18 +174,19 @@ class TwoStageDetectorExport(nn.Module):
         scores = cls_score.softmax(-1)[:, :-1]
         num_classes = scores.shape[1]
         num_reg = 1 if head.reg_class_agnostic else num_classes
-        decoded = head.bbox_coder.decode(
-            rois[:, None, 1:].expand(-1, num_reg, -1).reshape(-1, 4),
-            bbox_pred.reshape(-1, 4))
-        decoded = clip_to_image(decoded, height, width).reshape(
-            -1, num_reg, 4).expand(-1, num_classes, -1)
-        # (image, proposal, class) grids; one NMS batch per image and class
+        # (image, proposal, class) grids. Decoding the whole grid keeps
+        # mmdet's coder away from the data-dependent number of valid rois.
         score_grid = scores.new_full(
             (batch, num_proposals, num_classes), INVALID).index_put(
                 (b, slot), scores)
-        box_grid = decoded.new_zeros(
-            (batch, num_proposals, num_classes, 4)).index_put(
-                (b, slot), decoded)
+        delta_grid = bbox_pred.new_zeros(
+            (batch, num_proposals, num_reg * 4)).index_put((b, slot),
+                                                            bbox_pred)
+        box_grid = head.bbox_coder.decode(
+            proposals[:, :, None].expand(-1, -1, num_reg, -1).reshape(-1, 4),
+            delta_grid.reshape(-1, 4))
+        box_grid = clip_to_image(box_grid, height, width).reshape(
+            batch, num_proposals, num_reg, 4).expand(-1, -1, num_classes, -1)
         class_boxes = box_grid.transpose(1, 2)  # (N, C, P, 4)
         class_scores = score_grid.transpose(1, 2)  # (N, C, P)
         kept = nms(class_boxes.reshape(-1, num_proposals, 4),
