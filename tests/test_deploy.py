@@ -19,6 +19,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
 FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
 MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
+# Fewer proposals and detections than the config (1000, 100) for test time.
+MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
+                 'model.test_cfg.rcnn.max_per_img': 30}
 # Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
 # specialised by torch.export); none of the check sizes is the traced one,
 # (131, 97) and (100, 150) need window padding in every stage, batch 2 is
@@ -109,12 +112,13 @@ def fpn(toy_ade20k, tmp_path_factory):
 @pytest.fixture(scope='module')
 def mask_rcnn(toy_coco, tmp_path_factory):
     """Toy Mask R-CNN with random weights made to predict: RPN scores that
-    spread (1000 proposals, NMS busy), class scores of about 0.3 (every
-    image fills its 100 detections) and masks that cover most of their
+    spread (300 proposals, NMS busy), class scores of about 0.3 (every
+    image fills its 30 detections) and masks that cover most of their
     boxes (segm AP above 0); its checkpoint and its export."""
     work = tmp_path_factory.mktemp('mask_rcnn_deploy')
     torch.manual_seed(0)
-    cfg, _, model = build_model(MASK_TOY, det_options(toy_coco))
+    cfg, _, model = build_model(MASK_TOY, {**det_options(toy_coco),
+                                           **MASK_TEST_CFG})
     model.init_weights()
     torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
     torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
@@ -122,7 +126,9 @@ def mask_rcnn(toy_coco, tmp_path_factory):
     torch.nn.init.normal_(mask_logits.weight, std=1.)
     torch.nn.init.constant_(mask_logits.bias, 0.2)
     checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
-    onnx_file = deploy(MASK_TOY, checkpoint, work / 'model.onnx')
+    onnx_file = deploy(MASK_TOY, checkpoint, work / 'model.onnx',
+                       '--cfg-options', *[f'{key}={value}' for key, value
+                                          in MASK_TEST_CFG.items()])
     return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
                 onnx=onnx_file, onnx_model=init_onnx_model(cfg, onnx_file))
 
@@ -266,7 +272,11 @@ def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
 
 def test_tools_test_gives_the_checkpoints_bbox_and_segm_map(
         mask_rcnn, toy_coco, tmp_path):
-    options = det_options(toy_coco)
+    # Unpadded inputs: the graph clips boxes and proposals to the input
+    # tensor, PyTorch to each image's size (see docs/benchmarks.md).
+    options = {**det_options(toy_coco), **MASK_TEST_CFG,
+               'test_dataloader.batch_size': 1,
+               'model.data_preprocessor.pad_size_divisor': 1}
     eager = run_test_tool(MASK_TOY, mask_rcnn['checkpoint'], options,
                           tmp_path / 'pth')
     onnx = run_test_tool(MASK_TOY, mask_rcnn['onnx'], options,
@@ -316,7 +326,7 @@ def test_inference_gives_masks_of_the_original_image(mask_rcnn):
     eager = mask_rcnn['model']
     eager.cfg = mask_rcnn['cfg']
     expected = inference_detector(eager, image).pred_instances
-    assert result.masks.shape == expected.masks.shape == (100, 120, 150)
+    assert result.masks.shape == expected.masks.shape == (30, 120, 150)
     assert torch.equal(result.labels, expected.labels)
     torch.testing.assert_close(result.bboxes, expected.bboxes, rtol=0,
                                atol=0.15)
