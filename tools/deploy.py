@@ -1,7 +1,8 @@
 """Export a whole mmdet/mmseg model (image -> predictions) to one ONNX file.
 
 The graph runs in plain onnxruntime: box decoding, score threshold,
-per-class NMS and top-k (detection) or the resize of the logits to the input
+per-class NMS and top-k (detection; for Faster/Mask R-CNN also the RPN,
+RoIAlign and the mask head) or the resize of the logits to the input
 (segmentation) are inside it. Outputs and padding: see mmevit/deploy.
 
 Examples::

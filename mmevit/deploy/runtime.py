@@ -5,7 +5,8 @@ and mmseg's model registries: a config whose ``model`` is swapped for one of
 them (see :func:`onnx_model_cfg`) runs the ONNX file in the normal test
 loop, with the config's data preprocessor, dataset, pipeline and evaluator.
 The predictions are post-processed like the PyTorch model's (boxes rescaled
-to the original image, logits resized to it).
+to the original image, Mask R-CNN's masks pasted into it, logits resized to
+it).
 """
 import json
 import os.path as osp
@@ -207,7 +208,9 @@ def onnx_model_cfg(cfg, task, onnx_file):
     file exactly what it feeds the PyTorch model.
 
     Raises:
-        ConfigError: The file's inputs/outputs are not those of ``task``.
+        ConfigError: The file's inputs/outputs are not those of ``task``,
+            or it has ``masks`` where the config's model has no mask head
+            (or the other way round).
     """
     session = OnnxSession(onnx_file, task)  # names a wrong file now
     model = dict(onnx_file=onnx_file,
@@ -282,7 +285,8 @@ def inference_onnx(model, images):
 
     Returns:
         DetDataSample | SegDataSample | list: ``pred_instances`` (boxes in
-        the original image's pixels, scores, labels) or ``pred_sem_seg``
+        the original image's pixels, scores, labels, and masks of the
+        original image's size for Mask R-CNN) or ``pred_sem_seg``
         (label map of the original size); a list for a list input.
     """
     if isinstance(images, np.ndarray) and images.ndim != 3:
