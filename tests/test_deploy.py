@@ -223,6 +223,36 @@ def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
         assert reference.masks.flatten(1).any(1).float().mean() > 0.5
 
 
+def test_faster_rcnn_wrapper_gives_the_detections_of_predict():
+    """Faster R-CNN (Mask R-CNN without its mask head): the export wrapper,
+    run in PyTorch with the ops that the ONNX file translates, gives
+    predict's detections and no masks."""
+    from mmevit.deploy import export_wrapper
+    torch.manual_seed(0)
+    _, task, model = build_model(MASK_TOY, {
+        'model.roi_head.mask_head': None,
+        'model.roi_head.mask_roi_extractor': None, **MASK_TEST_CFG})
+    model.init_weights()
+    torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+    wrapper = export_wrapper(task, model.eval())
+    assert wrapper.output_names == ('dets', 'labels')
+    x = torch.randn(2, 3, 100, 150, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model.predict(x, samples(DetDataSample, 2, 100, 150))
+        dets, labels = wrapper(x)
+    for sample, det, label in zip(expected, dets, labels):
+        reference = sample.pred_instances
+        count = len(reference.scores)
+        assert count > 10 and 'masks' not in reference
+        assert torch.equal(label[:count], reference.labels)
+        assert (label[count:] == -1).all()
+        torch.testing.assert_close(det[:count, :4], reference.bboxes,
+                                   rtol=0, atol=0.15)
+        torch.testing.assert_close(det[:count, 4], reference.scores,
+                                   rtol=0, atol=1e-5)
+
+
 def run_test_tool(config, checkpoint, options, work_dir, *extra):
     """tools/test.py in this process; returns the metrics."""
     from mmengine.runner import Runner
@@ -386,3 +416,12 @@ def test_onnx_of_another_task_is_refused_by_tools_test(fpn, toy_coco,
                        r'mmdet config needs .* \[.dets., .labels.\]'):
         run_test_tool(RETINA_TOY, fpn['onnx'], det_options(toy_coco),
                       tmp_path)
+
+
+def test_mask_onnx_with_a_config_without_mask_head_is_refused(
+        mask_rcnn, toy_coco, tmp_path):
+    from mmevit.errors import ConfigError
+    options = {**det_options(toy_coco), 'model.roi_head.mask_head': None}
+    with pytest.raises(ConfigError, match=r"'masks'\]; the config's model "
+                       'has no mask head'):
+        run_test_tool(MASK_TOY, mask_rcnn['onnx'], options, tmp_path)

@@ -12,8 +12,9 @@ stays dynamic:
   decoding and clipping, ``score_thr``, per-class NMS, ``max_per_img``;
 - mask head on the final boxes: the mask of each box's class, sigmoid.
 
-Boxes are clipped to the input tensor's size (mmdet clips to each image's
-``img_shape``; they differ only for images padded in a batch).
+Proposals and boxes are clipped to the input tensor's size; mmdet clips
+them to each image's ``img_shape``, which is smaller where the data
+preprocessor padded the image (batching, ``pad_size_divisor``).
 
 Outputs, padded to ``K = test_cfg.rcnn.max_per_img`` detections per image:
 ``dets`` (N, K, 5) and ``labels`` (N, K) as in :mod:`.dense_detector`
@@ -54,10 +55,8 @@ def two_stage_problem(detector):
                                                '_predict_by_feat_single')) \
             or bbox_head.custom_cls_channels or not bbox_head.with_reg:
         return type(bbox_head).__name__
-    heads = [bbox_head]
     extractors = [roi.bbox_roi_extractor]
     if roi.with_mask:
-        heads.append(roi.mask_head)
         extractors.append(roi.mask_roi_extractor)
         if not _same_methods(roi.mask_head, FCNMaskHead, (
                 'predict_by_feat', '_predict_by_feat_single')):
