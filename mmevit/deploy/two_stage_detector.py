@@ -129,10 +129,17 @@ class TwoStageDetectorExport(nn.Module):
                 score = logits[..., 0].sigmoid()
             else:
                 score = logits.softmax(-1)[..., 0]
-            k = score.shape[1]
+            num_anchors = score.shape[1]
+            k = num_anchors
             if cfg.get('nms_pre', -1) > 0:
-                k = torch.sym_min(k, cfg.nms_pre)
+                # Exactly nms_pre candidates, a smaller level padded with
+                # dropped ones: fixed shapes trace much faster than
+                # min(anchors, nms_pre).
+                score = torch.cat(
+                    [score, score.new_full((batch, cfg.nms_pre), INVALID)], 1)
+                k = cfg.nms_pre
             top, index = score.topk(k, dim=1)
+            index = index.clamp(max=num_anchors - 1)
             deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
             deltas = deltas.gather(1, index[..., None].expand(-1, -1, 4))
             decoded = head.bbox_coder.decode(prior[index].reshape(-1, 4),
