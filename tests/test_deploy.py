@@ -19,6 +19,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
 FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
 MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
+# Fewer proposals and detections than the config (1000, 100) for test time.
+MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
+                 'model.test_cfg.rcnn.max_per_img': 30}
 # Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
 # specialised by torch.export); none of the check sizes is the traced one,
 # (131, 97) and (100, 150) need window padding in every stage, batch 2 is
@@ -106,6 +109,30 @@ def fpn(toy_ade20k, tmp_path_factory):
                 onnx=onnx_file, work=work)
 
 
+@pytest.fixture(scope='module')
+def mask_rcnn(toy_coco, tmp_path_factory):
+    """Toy Mask R-CNN with random weights made to predict: RPN scores that
+    spread (300 proposals, NMS busy), class scores of about 0.3 (every
+    image fills its 30 detections) and masks that cover most of their
+    boxes (segm AP above 0); its checkpoint and its export."""
+    work = tmp_path_factory.mktemp('mask_rcnn_deploy')
+    torch.manual_seed(0)
+    cfg, _, model = build_model(MASK_TOY, {**det_options(toy_coco),
+                                           **MASK_TEST_CFG})
+    model.init_weights()
+    torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+    mask_logits = model.roi_head.mask_head.conv_logits
+    torch.nn.init.normal_(mask_logits.weight, std=1.)
+    torch.nn.init.constant_(mask_logits.bias, 0.2)
+    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
+    onnx_file = deploy(MASK_TOY, checkpoint, work / 'model.onnx',
+                       '--cfg-options', *[f'{key}={value}' for key, value
+                                          in MASK_TEST_CFG.items()])
+    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
+                onnx=onnx_file, onnx_model=init_onnx_model(cfg, onnx_file))
+
+
 def samples(cls, batch, height, width):
     shape = (height, width)
     return [cls(metainfo=dict(img_shape=shape, ori_shape=shape,
@@ -152,6 +179,76 @@ def test_detector_boxes_match_pytorch(retinanet, shape):
         assert torch.equal(label[:count], reference.labels)
         torch.testing.assert_close(det[:count, :4], reference.bboxes,
                                    rtol=0, atol=1e-3 * max(height, width))
+        torch.testing.assert_close(det[:count, 4], reference.scores,
+                                   rtol=0, atol=1e-5)
+
+
+def mask_iou(a, b):
+    """Per-mask IoU of two (D, H, W) bool stacks (1 where both are empty)."""
+    inter = (a & b).flatten(1).sum(1).float()
+    union = (a | b).flatten(1).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), 1.)
+
+
+@pytest.mark.parametrize('shape', CHECK_SHAPES, ids=str)
+def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
+    batch, height, width = shape
+    x = torch.randn(batch, 3, height, width,
+                    generator=torch.Generator().manual_seed(1))
+    max_per_img = mask_rcnn['cfg'].model.test_cfg.rcnn.max_per_img
+    onnx_model = mask_rcnn['onnx_model']
+    dets, labels, masks = onnx_model.session(x)
+    assert dets.shape == (batch, max_per_img, 5)
+    assert masks.shape == (batch, max_per_img, 28, 28)
+    with torch.no_grad():
+        expected = mask_rcnn['model'].predict(
+            x, samples(DetDataSample, *shape))
+        actual = onnx_model.predict(x, samples(DetDataSample, *shape))
+    for index, (sample, result) in enumerate(zip(expected, actual)):
+        reference, result = sample.pred_instances, result.pred_instances
+        count = len(reference.scores)
+        assert count > 10  # NMS and top-k have work to do
+        assert (labels[index, count:] == -1).all()  # the padding convention
+        assert (dets[index, count:] == 0).all()
+        assert (masks[index, count:] == 0).all()
+        assert torch.equal(result.labels, reference.labels)
+        torch.testing.assert_close(result.bboxes, reference.bboxes, rtol=0,
+                                   atol=1e-3 * max(height, width))
+        torch.testing.assert_close(result.scores, reference.scores, rtol=0,
+                                   atol=1e-5)
+        assert result.masks.shape == reference.masks.shape == (
+            count, height, width)
+        iou = mask_iou(result.masks, reference.masks)
+        assert iou.min() >= 0.99, iou.min()
+        assert reference.masks.flatten(1).any(1).float().mean() > 0.5
+
+
+def test_faster_rcnn_wrapper_gives_the_detections_of_predict():
+    """Faster R-CNN (Mask R-CNN without its mask head): the export wrapper,
+    run in PyTorch with the ops that the ONNX file translates, gives
+    predict's detections and no masks."""
+    from mmevit.deploy import export_wrapper
+    torch.manual_seed(0)
+    _, task, model = build_model(MASK_TOY, {
+        'model.roi_head.mask_head': None,
+        'model.roi_head.mask_roi_extractor': None, **MASK_TEST_CFG})
+    model.init_weights()
+    torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+    wrapper = export_wrapper(task, model.eval())
+    assert wrapper.output_names == ('dets', 'labels')
+    x = torch.randn(2, 3, 100, 150, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model.predict(x, samples(DetDataSample, 2, 100, 150))
+        dets, labels = wrapper(x)
+    for sample, det, label in zip(expected, dets, labels):
+        reference = sample.pred_instances
+        count = len(reference.scores)
+        assert count > 10 and 'masks' not in reference
+        assert torch.equal(label[:count], reference.labels)
+        assert (label[count:] == -1).all()
+        torch.testing.assert_close(det[:count, :4], reference.bboxes,
+                                   rtol=0, atol=0.15)
         torch.testing.assert_close(det[:count, 4], reference.scores,
                                    rtol=0, atol=1e-5)
 
@@ -203,6 +300,23 @@ def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
         assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
 
 
+def test_tools_test_gives_the_checkpoints_bbox_and_segm_map(
+        mask_rcnn, toy_coco, tmp_path):
+    # Unpadded inputs: the graph clips boxes and proposals to the input
+    # tensor, PyTorch to each image's size (see docs/benchmarks.md).
+    options = {**det_options(toy_coco), **MASK_TEST_CFG,
+               'test_dataloader.batch_size': 1,
+               'model.data_preprocessor.pad_size_divisor': 1}
+    eager = run_test_tool(MASK_TOY, mask_rcnn['checkpoint'], options,
+                          tmp_path / 'pth')
+    onnx = run_test_tool(MASK_TOY, mask_rcnn['onnx'], options,
+                         tmp_path / 'onnx')
+    assert eager['coco/bbox_mAP_50'] > 0 and eager['coco/segm_mAP_50'] > 0
+    assert 'coco/segm_mAP' in onnx
+    for name, value in eager.items():
+        assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
+
+
 def test_tools_test_gives_the_checkpoints_miou(fpn, toy_ade20k, tmp_path):
     options = seg_options(toy_ade20k)
     eager = run_test_tool(FPN_TOY, fpn['checkpoint'], options,
@@ -234,6 +348,21 @@ def test_inference_on_a_numpy_image_matches_pytorch(retinanet, toy_coco):
                                atol=0.05)
 
 
+def test_inference_gives_masks_of_the_original_image(mask_rcnn):
+    from mmdet.apis import inference_detector
+    image = (np.random.default_rng(0).random((120, 150, 3)) * 255).astype(
+        np.uint8)  # the pipeline resizes it 2.13x, to 256x320
+    result = inference_onnx(mask_rcnn['onnx_model'], image).pred_instances
+    eager = mask_rcnn['model']
+    eager.cfg = mask_rcnn['cfg']
+    expected = inference_detector(eager, image).pred_instances
+    assert result.masks.shape == expected.masks.shape == (30, 120, 150)
+    assert torch.equal(result.labels, expected.labels)
+    torch.testing.assert_close(result.bboxes, expected.bboxes, rtol=0,
+                               atol=0.15)
+    assert mask_iou(result.masks, expected.masks).min() >= 0.99
+
+
 def test_demo_draws_the_onnx_segmentation(fpn, toy_ade20k, tmp_path):
     image = sorted(os.listdir(toy_ade20k['val_img_dir']))[0]
     out = tmp_path / 'demo.png'
@@ -247,18 +376,19 @@ def test_demo_draws_the_onnx_segmentation(fpn, toy_ade20k, tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_unsupported_head_is_named_and_leaves_no_file(toy_coco, tmp_path,
+def test_unsupported_head_is_named_and_leaves_no_file(mask_rcnn, tmp_path,
                                                       capsys):
-    cfg, _, model = build_model(MASK_TOY)
-    checkpoint = save_checkpoint(model, tmp_path / 'mask.pth', cfg)
+    checkpoint = mask_rcnn['checkpoint']
     out = tmp_path / 'out' / 'mask.onnx'
     out.parent.mkdir()
-    with pytest.raises(SystemExit) as exit_info:
-        deploy(MASK_TOY, checkpoint, out)
+    with pytest.raises(SystemExit) as exit_info:  # soft-NMS is not exported
+        deploy(MASK_TOY, checkpoint, out, '--cfg-options',
+               'model.test_cfg.rcnn.nms.type=soft_nms')
     assert exit_info.value.code == 2
     [error] = [line for line in capsys.readouterr().err.splitlines()
                if line.startswith('error:')]
-    assert 'StandardRoIHead' in error and 'RetinaHead' in error
+    assert "StandardRoIHead with test_cfg.rcnn.nms.type='soft_nms'" in error
+    assert 'RetinaHead' in error and 'FCNMaskHead' in error
     assert os.listdir(out.parent) == []
 
 
@@ -286,3 +416,12 @@ def test_onnx_of_another_task_is_refused_by_tools_test(fpn, toy_coco,
                        r'mmdet config needs .* \[.dets., .labels.\]'):
         run_test_tool(RETINA_TOY, fpn['onnx'], det_options(toy_coco),
                       tmp_path)
+
+
+def test_mask_onnx_with_a_config_without_mask_head_is_refused(
+        mask_rcnn, toy_coco, tmp_path):
+    from mmevit.errors import ConfigError
+    options = {**det_options(toy_coco), 'model.roi_head.mask_head': None}
+    with pytest.raises(ConfigError, match=r"'masks'\]; the config's model "
+                       'has no mask head'):
+        run_test_tool(MASK_TOY, mask_rcnn['onnx'], options, tmp_path)

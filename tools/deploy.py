@@ -1,7 +1,8 @@
 """Export a whole mmdet/mmseg model (image -> predictions) to one ONNX file.
 
 The graph runs in plain onnxruntime: box decoding, score threshold,
-per-class NMS and top-k (detection) or the resize of the logits to the input
+per-class NMS and top-k (detection; for Faster/Mask R-CNN also the RPN,
+RoIAlign and the mask head) or the resize of the logits to the input
 (segmentation) are inside it. Outputs and padding: see mmevit/deploy.
 
 Examples::
@@ -73,7 +74,7 @@ def parse_args(argv=None):
 
 
 def export(args):
-    """Build, load strictly, export; returns (task, model, onnx path)."""
+    """Build, load strictly, export; returns (config, task, model)."""
     if osp.exists(args.out) and not args.force:
         raise FileExistsError(f'{args.out} exists; pass --force to '
                               'overwrite it')
@@ -90,13 +91,17 @@ def export(args):
           f'{", ".join(wrapper.output_names)}; dynamic '
           f'{",".join(args.dynamic) or "none"}; traced at '
           f'{args.shape[0]}x{args.shape[1]}; opset {args.opset}')
-    return task, model
+    return cfg, task, model
 
 
-def compare_latency(task, model, onnx_file, shape, repeats):
+def compare_latency(cfg, task, model, onnx_file, shape, repeats):
     """Median seconds of eager predict, BN-folded eager predict and
-    onnxruntime on one random image, one thread each, rounds interleaved."""
-    from mmevit.deploy.runtime import OnnxSession
+    onnxruntime on one random image, one thread each, rounds interleaved.
+
+    A detector's file runs through ``OnnxDetector.predict`` (boxes scaled,
+    Mask R-CNN's masks pasted into the image, as eager predict does); a
+    segmentor's is the bare onnxruntime session."""
+    from mmevit.deploy.runtime import OnnxSession, init_onnx_model
     torch.set_num_threads(1)
     session = OnnxSession(onnx_file, task, num_threads=1)
     folded = fold_batch_norm(copy.deepcopy(model))
@@ -107,6 +112,10 @@ def compare_latency(task, model, onnx_file, shape, repeats):
         'PyTorch eager, BN folded': lambda: folded.predict(x, samples),
         'onnxruntime': lambda: session(x),
     }
+    if task == 'mmdet':
+        onnx_model = init_onnx_model(cfg, onnx_file)
+        onnx_model.session = session
+        runs['onnxruntime'] = lambda: onnx_model.predict(x, samples)
     times = {name: [] for name in runs}
     with torch.no_grad():
         for round_ in range(repeats + 1):  # round 0 warms up
@@ -138,9 +147,9 @@ def _data_samples(task, shape):
 def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
-        task, model = export(args)
+        cfg, task, model = export(args)
         if args.compare_latency:
-            compare_latency(task, model, args.out, args.shape,
+            compare_latency(cfg, task, model, args.out, args.shape,
                             args.compare_latency)
 
 

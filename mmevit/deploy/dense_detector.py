@@ -19,6 +19,14 @@ from .ops import nms
 INVALID = -1.0  # score of dropped candidates; valid scores are >= 0
 
 
+def clip_to_image(boxes, height, width):
+    """Clip ``(..., 4)`` boxes ``x1, y1, x2, y2`` to ``[0, width]`` x
+    ``[0, height]`` (sizes may be symbolic)."""
+    x = boxes[..., 0::2].clamp(min=0, max=width)
+    y = boxes[..., 1::2].clamp(min=0, max=height)
+    return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1)
+
+
 def uses_base_post_processing(head):
     """Whether ``head`` post-processes with ``BaseDenseHead``'s code, which
     :class:`DenseDetectorExport` re-implements."""
@@ -63,7 +71,7 @@ class DenseDetectorExport(nn.Module):
         levels = [self._level_candidates(*level)
                   for level in zip(outs[0], outs[1], score_factors, priors)]
         boxes, scores, labels = (torch.cat(parts, 1) for parts in zip(*levels))
-        boxes = self._clip(boxes, x.shape[2], x.shape[3])
+        boxes = clip_to_image(boxes, x.shape[2], x.shape[3])
         if self.min_bbox_size >= 0:
             size = boxes[..., 2:] - boxes[..., :2]
             big_enough = (size > self.min_bbox_size).all(-1)
@@ -106,12 +114,6 @@ class DenseDetectorExport(nn.Module):
             factor = score_factor.permute(0, 2, 3, 1).reshape(batch, -1)
             top_scores = top_scores * factor.sigmoid().gather(1, prior_index)
         return boxes, torch.where(keep, top_scores, INVALID), labels
-
-    @staticmethod
-    def _clip(boxes, height, width):
-        x = boxes[..., 0::2].clamp(min=0, max=width)
-        y = boxes[..., 1::2].clamp(min=0, max=height)
-        return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1)
 
     def _per_class_nms(self, boxes, scores, labels):
         num_classes = self.head.num_classes

@@ -19,14 +19,21 @@ from ..errors import ConfigError
 from .dense_detector import DenseDetectorExport, uses_base_post_processing
 from .ops import ONNX_TRANSLATIONS
 from .segmentor import SegmentorExport
+from .two_stage_detector import TwoStageDetectorExport, two_stage_problem
 
 INPUT_NAME = 'input'
-TASK_OUTPUTS = {'mmdet': DenseDetectorExport.output_names,
-                'mmseg': SegmentorExport.output_names}
+#: The output names an exported file of each task may have.
+TASK_OUTPUTS = {'mmdet': (DenseDetectorExport.output_names,
+                          ('dets', 'labels', 'masks')),
+                'mmseg': (SegmentorExport.output_names, )}
 SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
              'by BaseDenseHead.predict_by_feat (RetinaHead, ATSSHead, '
-             'FCOSHead, RTMDetHead, ...); mmseg EncoderDecoder (FPNHead and '
-             'other decode heads) in whole test mode')
+             'FCOSHead, RTMDetHead, ...); mmdet two-stage detectors with '
+             'RPNHead and StandardRoIHead (Shared2FCBBoxHead or another '
+             'BBoxHead, FCNMaskHead or none, SingleRoIExtractor with aligned '
+             'RoIAlign; Faster/Mask R-CNN); test_cfg nms type \'nms\'; mmseg '
+             'EncoderDecoder (FPNHead and other decode heads) in whole test '
+             'mode')
 
 
 def build_model(config, cfg_options=None):
@@ -64,12 +71,15 @@ def export_wrapper(task, model):
         if type(model) is EncoderDecoder and mode == 'whole':
             return SegmentorExport(model)
         what = f'{type(model).__name__} with test_cfg.mode={mode!r}'
+    elif hasattr(model, 'roi_head'):
+        what = two_stage_problem(model)
+        if what is None:
+            return TwoStageDetectorExport(model)
     else:
         head = getattr(model, 'bbox_head', None)
-        if head is not None and not hasattr(model, 'roi_head') and \
-                uses_base_post_processing(head):
+        if head is not None and uses_base_post_processing(head):
             return DenseDetectorExport(model)
-        what = type(head or getattr(model, 'roi_head', model)).__name__
+        what = type(head or model).__name__
     raise ConfigError(f'cannot export {what}: the exporter supports '
                       f'{SUPPORTED}')
 

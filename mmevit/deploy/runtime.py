@@ -5,7 +5,8 @@ and mmseg's model registries: a config whose ``model`` is swapped for one of
 them (see :func:`onnx_model_cfg`) runs the ONNX file in the normal test
 loop, with the config's data preprocessor, dataset, pipeline and evaluator.
 The predictions are post-processed like the PyTorch model's (boxes rescaled
-to the original image, logits resized to it).
+to the original image, Mask R-CNN's masks pasted into it, logits resized to
+it).
 """
 import json
 import os.path as osp
@@ -13,6 +14,7 @@ import os.path as osp
 import numpy as np
 import torch
 from mmdet.models.detectors import BaseDetector
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmdet.registry import MODELS as DET_MODELS
 from mmdet.structures.bbox import scale_boxes
 from mmengine.config import Config
@@ -47,14 +49,15 @@ class OnnxSession:
         self.session = ort.InferenceSession(
             path, options, providers=['CPUExecutionProvider'])
         inputs = [i.name for i in self.session.get_inputs()]
-        outputs = tuple(o.name for o in self.session.get_outputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
         expected = TASK_OUTPUTS[task]
-        if inputs != [INPUT_NAME] or outputs != expected:
+        if inputs != [INPUT_NAME] or self.output_names not in expected:
+            choices = ' or '.join(str(list(names)) for names in expected)
             raise ConfigError(
-                f'{path} has inputs {inputs} and outputs {list(outputs)}; a '
-                f'{task} config needs inputs {[INPUT_NAME]} and outputs '
-                f'{list(expected)} (export it from this config with '
-                'tools/deploy.py)')
+                f'{path} has inputs {inputs} and outputs '
+                f'{list(self.output_names)}; a {task} config needs inputs '
+                f'{[INPUT_NAME]} and outputs {choices} (export it from this '
+                'config with tools/deploy.py)')
         meta = self.session.get_modelmeta().custom_metadata_map
         self.dataset_meta = json.loads(meta.get('dataset_meta', '{}'))
         # As mmdet/mmseg datasets have them: a tuple of class names and a
@@ -76,19 +79,31 @@ class OnnxSession:
 class OnnxDetector(BaseDetector):
     """An exported detector in onnxruntime (predict mode only).
 
+    Boxes are clipped to each image and rescaled to the original image like
+    the PyTorch model's. A file with ``masks`` (Mask R-CNN) gives instance
+    masks of the original image's size: each detection's probability map is
+    pasted into its box with mmdet's ``_do_paste_mask`` and thresholded at
+    ``mask_thr_binary``, as mmdet's ``FCNMaskHead`` does on CPU.
+
     Args:
         onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
         data_preprocessor (dict): The config's data preprocessor.
+        mask_thr_binary (float): The config's ``test_cfg.rcnn``
+            ``mask_thr_binary``; a negative value keeps the pasted
+            probabilities as uint8 (x 255). Defaults to 0.5.
     """
 
-    def __init__(self, onnx_file, data_preprocessor=None, init_cfg=None):
+    def __init__(self, onnx_file, data_preprocessor=None, mask_thr_binary=0.5,
+                 init_cfg=None):
         super().__init__(data_preprocessor, init_cfg)
         self.session = OnnxSession(onnx_file, 'mmdet')
+        self.mask_thr_binary = mask_thr_binary
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        dets, labels = self.session(batch_inputs)
+        dets, labels, *masks = self.session(batch_inputs)
         results = []
-        for det, label, sample in zip(dets, labels, batch_data_samples):
+        for index, (det, label, sample) in enumerate(
+                zip(dets, labels, batch_data_samples)):
             valid = label >= 0
             height, width = sample.img_shape
             boxes = det[valid, :4]
@@ -97,9 +112,32 @@ class OnnxDetector(BaseDetector):
             if rescale:
                 boxes = scale_boxes(
                     boxes, [1 / s for s in sample.scale_factor])
-            results.append(InstanceData(
-                bboxes=boxes, scores=det[valid, 4], labels=label[valid]))
+            result = InstanceData(
+                bboxes=boxes, scores=det[valid, 4], labels=label[valid])
+            if masks:
+                result.masks = self._paste_masks(
+                    masks[0][index][valid], boxes, sample, rescale)
+            results.append(result)
         return self.add_pred_to_datasample(batch_data_samples, results)
+
+    def _paste_masks(self, probs, boxes, sample, rescale):
+        """(D, M, M) maps in ``boxes`` -> (D, H, W) masks of the original
+        image (``rescale``) or of the resized one."""
+        height, width = sample.ori_shape[:2]
+        if not rescale:
+            width_scale, height_scale = sample.scale_factor
+            height = int(np.round(height * height_scale))
+            width = int(np.round(width * width_scale))
+        binary = self.mask_thr_binary >= 0
+        masks = torch.zeros((len(boxes), height, width),
+                            dtype=torch.bool if binary else torch.uint8)
+        for i in range(len(boxes)):  # one at a time, as mmdet on CPU
+            pasted, region = _do_paste_mask(probs[i:i + 1, None],
+                                            boxes[i:i + 1], height, width)
+            masks[(slice(i, i + 1), ) + region] = (
+                pasted >= self.mask_thr_binary if binary else
+                (pasted * 255).to(torch.uint8))
+        return masks
 
     def _forward(self, batch_inputs, batch_data_samples=None):
         return tuple(self.session(batch_inputs))
@@ -170,13 +208,24 @@ def onnx_model_cfg(cfg, task, onnx_file):
     file exactly what it feeds the PyTorch model.
 
     Raises:
-        ConfigError: The file's inputs/outputs are not those of ``task``.
+        ConfigError: The file's inputs/outputs are not those of ``task``,
+            or it has ``masks`` where the config's model has no mask head
+            (or the other way round).
     """
-    OnnxSession(onnx_file, task)  # names a file of the wrong task now
+    session = OnnxSession(onnx_file, task)  # names a wrong file now
     model = dict(onnx_file=onnx_file,
                  data_preprocessor=cfg.model.get('data_preprocessor'))
     if task == 'mmdet':
         model['type'] = 'OnnxDetector'
+        with_mask = bool((cfg.model.get('roi_head') or {}).get('mask_head'))
+        if with_mask != ('masks' in session.output_names):
+            raise ConfigError(
+                f'{onnx_file} has outputs {list(session.output_names)}; the '
+                f'config\'s model has {"a" if with_mask else "no"} mask head '
+                '(export it from this config with tools/deploy.py)')
+        if with_mask:
+            model['mask_thr_binary'] = cfg.model.test_cfg.rcnn.get(
+                'mask_thr_binary', 0.5)
     else:
         mode = cfg.model.get('test_cfg', {}).get('mode', 'whole')
         if mode != 'whole':
@@ -236,7 +285,8 @@ def inference_onnx(model, images):
 
     Returns:
         DetDataSample | SegDataSample | list: ``pred_instances`` (boxes in
-        the original image's pixels, scores, labels) or ``pred_sem_seg``
+        the original image's pixels, scores, labels, and masks of the
+        original image's size for Mask R-CNN) or ``pred_sem_seg``
         (label map of the original size); a list for a list input.
     """
     if isinstance(images, np.ndarray) and images.ndim != 3:
