@@ -1,6 +1,5 @@
 """Whole-model ONNX export (tools/deploy.py) against PyTorch predict, and
 the exported files in the test loop, the demo and the inference API."""
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -8,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
 from toy_shapes import make_ade20k_toy
@@ -28,14 +28,6 @@ MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
 # not the traced batch either.
 TRACED = (160, 192)
 CHECK_SHAPES = [(1, 96, 160), (1, 131, 97), (2, 100, 150)]
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 DEPLOY = load_tool('deploy')
@@ -133,12 +125,18 @@ def mask_rcnn(toy_coco, tmp_path_factory):
                 onnx=onnx_file, onnx_model=init_onnx_model(cfg, onnx_file))
 
 
-def samples(cls, batch, height, width):
-    shape = (height, width)
-    return [cls(metainfo=dict(img_shape=shape, ori_shape=shape,
-                              pad_shape=shape, batch_input_shape=shape,
-                              scale_factor=(1., 1.)))
-            for _ in range(batch)]
+def samples(cls, batch, height, width, padded=False):
+    """Data samples of a (batch, 3, height, width) tensor. With ``padded``,
+    every image after the first is smaller than the tensor: its bottom and
+    right are batch padding, to which no box may reach."""
+    result = []
+    for index in range(batch):
+        shape = (height - 9 * index, width - 17 * index) if padded else (
+            height, width)
+        result.append(cls(metainfo=dict(
+            img_shape=shape, ori_shape=shape, pad_shape=(height, width),
+            batch_input_shape=(height, width), scale_factor=(1., 1.))))
+    return result
 
 
 @pytest.mark.parametrize('shape', CHECK_SHAPES, ids=str)
@@ -163,10 +161,10 @@ def test_detector_boxes_match_pytorch(retinanet, shape):
     batch, height, width = shape
     x = torch.randn(batch, 3, height, width,
                     generator=torch.Generator().manual_seed(1))
+    images = samples(DetDataSample, *shape, padded=True)
     with torch.no_grad():
-        expected = retinanet['model'].predict(
-            x, samples(DetDataSample, *shape))
-    dets, labels = session(x)
+        expected = retinanet['model'].predict(x, images)
+    dets, labels = session(x, [image.img_shape for image in images])
     max_per_img = retinanet['cfg'].model.test_cfg.max_per_img
     assert dets.shape == (batch, max_per_img, 5)
     assert labels.shape == (batch, max_per_img)
@@ -197,13 +195,15 @@ def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
                     generator=torch.Generator().manual_seed(1))
     max_per_img = mask_rcnn['cfg'].model.test_cfg.rcnn.max_per_img
     onnx_model = mask_rcnn['onnx_model']
-    dets, labels, masks = onnx_model.session(x)
+    images = samples(DetDataSample, *shape, padded=True)
+    dets, labels, masks = onnx_model.session(
+        x, [image.img_shape for image in images])
     assert dets.shape == (batch, max_per_img, 5)
     assert masks.shape == (batch, max_per_img, 28, 28)
     with torch.no_grad():
-        expected = mask_rcnn['model'].predict(
-            x, samples(DetDataSample, *shape))
-        actual = onnx_model.predict(x, samples(DetDataSample, *shape))
+        expected = mask_rcnn['model'].predict(x, images)
+        actual = onnx_model.predict(
+            x, samples(DetDataSample, *shape, padded=True))
     for index, (sample, result) in enumerate(zip(expected, actual)):
         reference, result = sample.pred_instances, result.pred_instances
         count = len(reference.scores)
@@ -217,7 +217,7 @@ def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
         torch.testing.assert_close(result.scores, reference.scores, rtol=0,
                                    atol=1e-5)
         assert result.masks.shape == reference.masks.shape == (
-            count, height, width)
+            count, *sample.img_shape)
         iou = mask_iou(result.masks, reference.masks)
         assert iou.min() >= 0.99, iou.min()
         assert reference.masks.flatten(1).any(1).float().mean() > 0.5
@@ -238,9 +238,11 @@ def test_faster_rcnn_wrapper_gives_the_detections_of_predict():
     wrapper = export_wrapper(task, model.eval())
     assert wrapper.output_names == ('dets', 'labels')
     x = torch.randn(2, 3, 100, 150, generator=torch.Generator().manual_seed(1))
+    images = samples(DetDataSample, 2, 100, 150, padded=True)
     with torch.no_grad():
-        expected = model.predict(x, samples(DetDataSample, 2, 100, 150))
-        dets, labels = wrapper(x)
+        expected = model.predict(x, images)
+        dets, labels = wrapper(x, torch.tensor([image.img_shape
+                                                for image in images]))
     for sample, det, label in zip(expected, dets, labels):
         reference = sample.pred_instances
         count = len(reference.scores)
@@ -302,11 +304,7 @@ def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
 
 def test_tools_test_gives_the_checkpoints_bbox_and_segm_map(
         mask_rcnn, toy_coco, tmp_path):
-    # Unpadded inputs: the graph clips boxes and proposals to the input
-    # tensor, PyTorch to each image's size (see docs/benchmarks.md).
-    options = {**det_options(toy_coco), **MASK_TEST_CFG,
-               'test_dataloader.batch_size': 1,
-               'model.data_preprocessor.pad_size_divisor': 1}
+    options = {**det_options(toy_coco), **MASK_TEST_CFG}
     eager = run_test_tool(MASK_TOY, mask_rcnn['checkpoint'], options,
                           tmp_path / 'pth')
     onnx = run_test_tool(MASK_TOY, mask_rcnn['onnx'], options,

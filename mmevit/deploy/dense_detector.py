@@ -6,6 +6,10 @@ batched and with every size taken from tensors, so that the exported graph
 stays dynamic. NMS is :func:`mmevit.deploy.ops.nms` (ONNX
 ``NonMaxSuppression``).
 
+Inputs: ``input`` (N, 3, H, W), the normalised (and padded) batch, and
+``image_size`` (N, 2) int64, each image's height and width without the
+padding (mmdet's ``img_shape``), to which boxes are clipped.
+
 Outputs, padded to ``K = test_cfg.max_per_img`` detections per image:
 ``dets`` (N, K, 5) float ``x1, y1, x2, y2, score`` in input-image pixels,
 by decreasing score, padding rows all zeros; ``labels`` (N, K) int64 class
@@ -19,11 +23,19 @@ from .ops import nms
 INVALID = -1.0  # score of dropped candidates; valid scores are >= 0
 
 
-def clip_to_image(boxes, height, width):
-    """Clip ``(..., 4)`` boxes ``x1, y1, x2, y2`` to ``[0, width]`` x
-    ``[0, height]`` (sizes may be symbolic)."""
-    x = boxes[..., 0::2].clamp(min=0, max=width)
-    y = boxes[..., 1::2].clamp(min=0, max=height)
+def clip_to_image(boxes, image_size):
+    """Clip the ``(N, ..., 4)`` boxes ``x1, y1, x2, y2`` of N images to
+    ``[0, width]`` x ``[0, height]`` of each image, as mmdet clips to
+    ``img_shape`` (the image without the batch padding).
+
+    Args:
+        boxes (Tensor): (N, ..., 4) boxes.
+        image_size (Tensor): (N, 2) height and width of each image.
+    """
+    size = image_size.to(boxes.dtype).reshape(
+        -1, *[1] * (boxes.dim() - 2), 2)
+    x = torch.minimum(boxes[..., 0::2].clamp(min=0), size[..., 1:])
+    y = torch.minimum(boxes[..., 1::2].clamp(min=0), size[..., :1])
     return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1)
 
 
@@ -46,6 +58,7 @@ class DenseDetectorExport(nn.Module):
             whose head passes :func:`uses_base_post_processing`.
     """
 
+    input_names = ('input', 'image_size')
     output_names = ('dets', 'labels')
 
     def __init__(self, detector):
@@ -62,7 +75,7 @@ class DenseDetectorExport(nn.Module):
             raise ValueError(f'test_cfg.nms.type={cfg.nms.type!r}: the '
                              "exporter supports 'nms'")
 
-    def forward(self, x):
+    def forward(self, x, image_size):
         outs = self.head(self.detector.extract_feat(x))
         score_factors = outs[2] if len(outs) > 2 else [None] * len(outs[0])
         priors = self.head.prior_generator.grid_priors(
@@ -71,7 +84,7 @@ class DenseDetectorExport(nn.Module):
         levels = [self._level_candidates(*level)
                   for level in zip(outs[0], outs[1], score_factors, priors)]
         boxes, scores, labels = (torch.cat(parts, 1) for parts in zip(*levels))
-        boxes = clip_to_image(boxes, x.shape[2], x.shape[3])
+        boxes = clip_to_image(boxes, image_size)
         if self.min_bbox_size >= 0:
             size = boxes[..., 2:] - boxes[..., :2]
             big_enough = (size > self.min_bbox_size).all(-1)

@@ -22,6 +22,9 @@ from .segmentor import SegmentorExport
 from .two_stage_detector import TwoStageDetectorExport, two_stage_problem
 
 INPUT_NAME = 'input'
+IMAGE_SIZE_NAME = 'image_size'
+#: The input names of an exported file of each task.
+TASK_INPUTS = {'mmdet': (INPUT_NAME, IMAGE_SIZE_NAME), 'mmseg': (INPUT_NAME, )}
 #: The output names an exported file of each task may have.
 TASK_OUTPUTS = {'mmdet': (DenseDetectorExport.output_names,
                           ('dets', 'labels', 'masks')),
@@ -105,11 +108,18 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
     dims = {axes[name]: torch.export.Dim.DYNAMIC for name in dynamic}
     # torch.export specialises an example size of 1: trace batch 2.
     x = torch.randn(2 if 'batch' in dynamic else 1, 3, *shape)
+    args, dynamic_shapes = (x, ), (dims, )
+    if IMAGE_SIZE_NAME in wrapper.input_names:
+        # One image smaller than the batch tensor, as after padding.
+        image_size = torch.tensor([list(shape)] * len(x))
+        image_size[0] -= 1
+        args += (image_size, )
+        dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
     with torch.no_grad():
         program = torch.onnx.export(
-            wrapper.eval(), (x, ), input_names=[INPUT_NAME],
+            wrapper.eval(), args, input_names=list(wrapper.input_names),
             output_names=list(wrapper.output_names), opset_version=opset,
-            dynamo=True, dynamic_shapes=(dims, ),
+            dynamo=True, dynamic_shapes=dynamic_shapes,
             custom_translation_table=ONNX_TRANSLATIONS, verbose=False)
     metadata = {'mmevit_task': task}
     if dataset_meta:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..engine import task_of
 from ..errors import ConfigError
-from .export import INPUT_NAME, TASK_OUTPUTS
+from .export import IMAGE_SIZE_NAME, INPUT_NAME, TASK_INPUTS, TASK_OUTPUTS
 
 
 class OnnxSession:
@@ -48,16 +48,17 @@ class OnnxSession:
         options.intra_op_num_threads = num_threads
         self.session = ort.InferenceSession(
             path, options, providers=['CPUExecutionProvider'])
-        inputs = [i.name for i in self.session.get_inputs()]
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
         expected = TASK_OUTPUTS[task]
-        if inputs != [INPUT_NAME] or self.output_names not in expected:
+        if self.input_names != TASK_INPUTS[task] or \
+                self.output_names not in expected:
             choices = ' or '.join(str(list(names)) for names in expected)
             raise ConfigError(
-                f'{path} has inputs {inputs} and outputs '
+                f'{path} has inputs {list(self.input_names)} and outputs '
                 f'{list(self.output_names)}; a {task} config needs inputs '
-                f'{[INPUT_NAME]} and outputs {choices} (export it from this '
-                'config with tools/deploy.py)')
+                f'{list(TASK_INPUTS[task])} and outputs {choices} (export it '
+                'from this config with tools/deploy.py)')
         meta = self.session.get_modelmeta().custom_metadata_map
         self.dataset_meta = json.loads(meta.get('dataset_meta', '{}'))
         # As mmdet/mmseg datasets have them: a tuple of class names and a
@@ -68,10 +69,22 @@ class OnnxSession:
             self.dataset_meta['palette'] = [
                 tuple(colour) for colour in self.dataset_meta['palette']]
 
-    def __call__(self, inputs):
-        """Run on a float tensor batch; returns the outputs as tensors."""
-        arrays = self.session.run(
-            None, {INPUT_NAME: inputs.detach().float().cpu().numpy()})
+    def __call__(self, inputs, image_size=None):
+        """Run on a float tensor batch; returns the outputs as tensors.
+
+        Args:
+            inputs (Tensor): (N, 3, H, W) normalised, padded images.
+            image_size (Sequence, optional): A detector's (height, width)
+                of each image without the padding (``img_shape``).
+                Defaults to the whole tensor.
+        """
+        feeds = {INPUT_NAME: inputs.detach().float().cpu().numpy()}
+        if IMAGE_SIZE_NAME in self.input_names:
+            if image_size is None:
+                image_size = [inputs.shape[2:]] * len(inputs)
+            feeds[IMAGE_SIZE_NAME] = np.array(
+                [[int(h), int(w)] for h, w in image_size], dtype=np.int64)
+        arrays = self.session.run(None, feeds)
         return [torch.from_numpy(array) for array in arrays]
 
 
@@ -79,9 +92,9 @@ class OnnxSession:
 class OnnxDetector(BaseDetector):
     """An exported detector in onnxruntime (predict mode only).
 
-    Boxes are clipped to each image and rescaled to the original image like
-    the PyTorch model's. A file with ``masks`` (Mask R-CNN) gives instance
-    masks of the original image's size: each detection's probability map is
+    Boxes are rescaled to the original image like the PyTorch model's. A
+    file with ``masks`` (Mask R-CNN) gives instance masks of the original
+    image's size: each detection's probability map is
     pasted into its box with mmdet's ``_do_paste_mask`` and thresholded at
     ``mask_thr_binary``, as mmdet's ``FCNMaskHead`` does on CPU.
 
@@ -100,15 +113,13 @@ class OnnxDetector(BaseDetector):
         self.mask_thr_binary = mask_thr_binary
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        dets, labels, *masks = self.session(batch_inputs)
+        dets, labels, *masks = self.session(
+            batch_inputs, [s.img_shape[:2] for s in batch_data_samples])
         results = []
         for index, (det, label, sample) in enumerate(
                 zip(dets, labels, batch_data_samples)):
             valid = label >= 0
-            height, width = sample.img_shape
-            boxes = det[valid, :4]
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+            boxes = det[valid, :4]  # clipped to img_shape in the graph
             if rescale:
                 boxes = scale_boxes(
                     boxes, [1 / s for s in sample.scale_factor])
@@ -140,7 +151,9 @@ class OnnxDetector(BaseDetector):
         return masks
 
     def _forward(self, batch_inputs, batch_data_samples=None):
-        return tuple(self.session(batch_inputs))
+        sizes = None if batch_data_samples is None else [
+            sample.img_shape[:2] for sample in batch_data_samples]
+        return tuple(self.session(batch_inputs, sizes))
 
     def loss(self, batch_inputs, batch_data_samples):
         raise NotImplementedError('an ONNX model cannot be trained')

@@ -64,6 +64,7 @@ class SegmentorExport(nn.Module):
             its ``Upsample`` modules are replaced in place.
     """
 
+    input_names = ('input', )
     output_names = ('seg_logits', )
 
     def __init__(self, segmentor):

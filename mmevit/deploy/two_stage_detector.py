@@ -12,9 +12,9 @@ stays dynamic:
   decoding and clipping, ``score_thr``, per-class NMS, ``max_per_img``;
 - mask head on the final boxes: the mask of each box's class, sigmoid.
 
-Proposals and boxes are clipped to the input tensor's size; mmdet clips
-them to each image's ``img_shape``, which is smaller where the data
-preprocessor padded the image (batching, ``pad_size_divisor``).
+The inputs are those of :mod:`.dense_detector`: proposals and boxes are
+clipped to ``image_size``, each image's size without the batch padding
+(mmdet's ``img_shape``).
 
 Outputs, padded to ``K = test_cfg.rcnn.max_per_img`` detections per image:
 ``dets`` (N, K, 5) and ``labels`` (N, K) as in :mod:`.dense_detector`
@@ -98,20 +98,19 @@ class TwoStageDetectorExport(nn.Module):
         self.rpn_head = detector.rpn_head
         self.roi_head = detector.roi_head
         self.with_mask = self.roi_head.with_mask
+        self.input_names = ('input', 'image_size')
         self.output_names = ('dets', 'labels', 'masks')[:3 if self.with_mask
                                                          else 2]
 
-    def forward(self, x):
+    def forward(self, x, image_size):
         feats = self.detector.extract_feat(x)
-        height, width = x.shape[2], x.shape[3]
-        proposals, valid = self._proposals(feats, height, width)
-        dets, labels = self._detections(feats, proposals, valid, height,
-                                        width)
+        proposals, valid = self._proposals(feats, image_size)
+        dets, labels = self._detections(feats, proposals, valid, image_size)
         if not self.with_mask:
             return dets, labels
         return dets, labels, self._masks(feats, dets, labels)
 
-    def _proposals(self, feats, height, width):
+    def _proposals(self, feats, image_size):
         """(N, P, 4) RPN proposals by decreasing score, (N, P) valid."""
         head = self.rpn_head
         cfg = head.test_cfg
@@ -147,7 +146,7 @@ class TwoStageDetectorExport(nn.Module):
             boxes.append(decoded.reshape(batch, -1, 4))
             scores.append(top)
             levels.append(torch.full_like(index[0], level))
-        boxes = clip_to_image(torch.cat(boxes, 1), height, width)
+        boxes = clip_to_image(torch.cat(boxes, 1), image_size)
         scores, levels = torch.cat(scores, 1), torch.cat(levels)
         if cfg.get('min_bbox_size', -1) >= 0:
             size = boxes[..., 2:] - boxes[..., :2]
@@ -167,7 +166,7 @@ class TwoStageDetectorExport(nn.Module):
         proposals = boxes.gather(1, index[..., None].expand(-1, -1, 4))
         return proposals, top > INVALID / 2
 
-    def _detections(self, feats, proposals, valid, height, width):
+    def _detections(self, feats, proposals, valid, image_size):
         """Box head on the valid proposals, per-class NMS, top K."""
         head = self.roi_head.bbox_head
         cfg = self.roi_head.test_cfg
@@ -191,7 +190,8 @@ class TwoStageDetectorExport(nn.Module):
         box_grid = head.bbox_coder.decode(
             proposals[:, :, None].expand(-1, -1, num_reg, -1).reshape(-1, 4),
             delta_grid.reshape(-1, 4))
-        box_grid = clip_to_image(box_grid, height, width).reshape(
+        box_grid = clip_to_image(box_grid.reshape(batch, -1, 4),
+                                 image_size).reshape(
             batch, num_proposals, num_reg, 4).expand(-1, -1, num_classes, -1)
         class_boxes = box_grid.transpose(1, 2)  # (N, C, P, 4)
         class_scores = score_grid.transpose(1, 2)  # (N, C, P)
