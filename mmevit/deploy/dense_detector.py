@@ -39,6 +39,23 @@ def clip_to_image(boxes, image_size):
     return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1)
 
 
+def top_candidates(scores, nms_pre):
+    """The ``nms_pre`` best of the (N, L) ``scores`` (all L when ``nms_pre``
+    <= 0) and their indices, by decreasing score.
+
+    Always exactly ``nms_pre`` of them: below that, the rest are dropped
+    candidates (score ``INVALID``, index L - 1). A fixed count keeps the
+    graph's shapes simple; ``min(L, nms_pre)`` shapes made tracing several
+    times slower.
+    """
+    num_scores = scores.shape[1]
+    if nms_pre <= 0:
+        return scores.topk(num_scores, dim=1)
+    padding = scores.new_full((scores.shape[0], nms_pre), INVALID)
+    top, index = torch.cat([scores, padding], 1).topk(nms_pre, dim=1)
+    return top, index.clamp(max=num_scores - 1)
+
+
 def uses_base_post_processing(head):
     """Whether ``head`` post-processes with ``BaseDenseHead``'s code, which
     :class:`DenseDetectorExport` re-implements."""
@@ -101,17 +118,8 @@ class DenseDetectorExport(nn.Module):
         else:
             scores = logits.softmax(-1)[..., :-1]
         num_classes = scores.shape[-1]
-        flat = scores.reshape(batch, -1)
-        k = flat.shape[1]
-        if self.nms_pre > 0:
-            # Always exactly nms_pre candidates: a level with fewer pairs is
-            # padded with dropped ones. A fixed count keeps the graph's shapes
-            # simple; min(pairs, nms_pre) shapes made tracing several times
-            # slower.
-            flat = torch.cat([flat, flat.new_full((batch, self.nms_pre), INVALID)], 1)
-            k = self.nms_pre
-        top_scores, index = flat.topk(k, dim=1)
-        index = index.clamp(max=scores.shape[1] * num_classes - 1)
+        top_scores, index = top_candidates(scores.reshape(batch, -1),
+                                           self.nms_pre)
         prior_index = index // num_classes
         labels = index % num_classes
         box_dim = self.head.bbox_coder.encode_size

@@ -94,9 +94,9 @@ class OnnxDetector(BaseDetector):
 
     Boxes are rescaled to the original image like the PyTorch model's. A
     file with ``masks`` (Mask R-CNN) gives instance masks of the original
-    image's size: each detection's probability map is
-    pasted into its box with mmdet's ``_do_paste_mask`` and thresholded at
-    ``mask_thr_binary``, as mmdet's ``FCNMaskHead`` does on CPU.
+    image's size: each detection's probability map is pasted into its box
+    with mmdet's ``_do_paste_mask`` and thresholded at ``mask_thr_binary``,
+    as mmdet's ``FCNMaskHead`` does on CPU.
 
     Args:
         onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
@@ -113,8 +113,7 @@ class OnnxDetector(BaseDetector):
         self.mask_thr_binary = mask_thr_binary
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        dets, labels, *masks = self.session(
-            batch_inputs, [s.img_shape[:2] for s in batch_data_samples])
+        dets, labels, *masks = self._forward(batch_inputs, batch_data_samples)
         results = []
         for index, (det, label, sample) in enumerate(
                 zip(dets, labels, batch_data_samples)):
@@ -151,6 +150,8 @@ class OnnxDetector(BaseDetector):
         return masks
 
     def _forward(self, batch_inputs, batch_data_samples=None):
+        """The file's outputs; boxes are clipped to each sample's
+        ``img_shape`` (the whole tensor without samples)."""
         sizes = None if batch_data_samples is None else [
             sample.img_shape[:2] for sample in batch_data_samples]
         return tuple(self.session(batch_inputs, sizes))

@@ -27,7 +27,7 @@ are pasted into the image and thresholded after the network, by
 import torch
 from torch import nn
 
-from .dense_detector import INVALID, clip_to_image
+from .dense_detector import INVALID, clip_to_image, top_candidates
 from .ops import nms, roi_align
 
 
@@ -128,17 +128,7 @@ class TwoStageDetectorExport(nn.Module):
                 score = logits[..., 0].sigmoid()
             else:
                 score = logits.softmax(-1)[..., 0]
-            num_anchors = score.shape[1]
-            k = num_anchors
-            if cfg.get('nms_pre', -1) > 0:
-                # Exactly nms_pre candidates, a smaller level padded with
-                # dropped ones: fixed shapes trace much faster than
-                # min(anchors, nms_pre).
-                score = torch.cat(
-                    [score, score.new_full((batch, cfg.nms_pre), INVALID)], 1)
-                k = cfg.nms_pre
-            top, index = score.topk(k, dim=1)
-            index = index.clamp(max=num_anchors - 1)
+            top, index = top_candidates(score, cfg.get('nms_pre', -1))
             deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
             deltas = deltas.gather(1, index[..., None].expand(-1, -1, 4))
             decoded = head.bbox_coder.decode(prior[index].reshape(-1, 4),
