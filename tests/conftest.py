@@ -29,6 +29,7 @@ for folder in ('tools/analysis_tools', 'tools/data'):
     if osp.join(ROOT, folder) not in sys.path:
         sys.path.insert(0, osp.join(ROOT, folder))
 
+from official_baseline import randomize_weights  # noqa: E402, F401 (for the tests)
 from toy_shapes import make_coco_toy  # noqa: E402
 
 
@@ -84,23 +85,6 @@ def failure_lines(log):
     why = [line for line in log.splitlines() if re.search(
         r'Error|error:|terminate|[Aa]bort|Signal|Traceback', line)]
     return '\n'.join(why[:60]) + '\n...\n' + log[-2000:]
-
-
-def randomize_weights(module, seed=0):
-    """Fill every float parameter and buffer of ``module`` with seeded random
-    values (normal x 0.2; BN running variances ``|normal x 0.2| + 0.5``) so
-    that weight conversions and comparisons are checked on non-trivial values
-    (zero-initialised branches and unit BN statistics would hide mistakes).
-    Returns its state dict."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.dtype.is_floating_point:
-                values = torch.randn(tensor.shape, generator=gen) * 0.2
-                if name.endswith('running_var'):
-                    values = values.abs() + 0.5
-                tensor.copy_(values)
-    return module.state_dict()
 
 
 @pytest.fixture(scope='session')

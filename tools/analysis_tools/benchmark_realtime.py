@@ -26,9 +26,9 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 
 import torch
+from latency import interleaved_latencies
 from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
 from mmengine.registry import MODELS, init_default_scope
@@ -110,21 +110,6 @@ def callables(model, batch):
     return dict(predict=predict, network=network), data
 
 
-def interleaved_medians(fns, warmup, repeats):
-    """Median seconds per call of each function, timed in alternating rounds."""
-    with torch.no_grad():
-        for _ in range(warmup):
-            for fn in fns.values():
-                fn()
-        times = {name: [] for name in fns}
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def onnxruntime_callable(model, data, threads, path):
     """Export ``model`` at the input's size to ``path``; a callable running
     the ONNX graph (network and post-processing) in onnxruntime."""
@@ -171,7 +156,9 @@ def run(args):
                 print(f'{name}: no onnxruntime column: {error}')
         for part, fn in parts.items():
             fns[(name, part)] = fn
-    medians = interleaved_medians(fns, args.warmup, args.repeats)
+    with torch.no_grad():
+        times = interleaved_latencies(fns, 'cpu', args.warmup, args.repeats)
+    medians = {key: statistics.median(seconds) for key, seconds in times.items()}
     shutil.rmtree(tmp_dir)
     reference = rows[args.reference]['name']
     for row in rows:

@@ -33,10 +33,11 @@ def load_official_code():
 
 
 def randomize_weights(module, seed=0):
-    """Random values (normal x 0.2; BN running variances ``|normal x 0.2|
-    + 0.5``) in every float tensor of ``module``, in place, since
-    zero-initialised branches would hide differences between the
-    implementations. Returns its state dict, like the tests' helper."""
+    """Fill every float parameter and buffer of ``module`` with seeded random
+    values (normal x 0.2; BN running variances ``|normal x 0.2| + 0.5``), in
+    place, so that comparisons and weight conversions are checked on
+    non-trivial values (zero-initialised branches and unit BN statistics
+    would hide differences). Returns its state dict. The tests use it too."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in module.state_dict().items():
