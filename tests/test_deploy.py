@@ -71,34 +71,43 @@ def toy_ade20k(tmp_path_factory):
                            max_size=128, show_progress=False)
 
 
+def exported_toy(config, options, work, adjust=None, export_options=None):
+    """The toy model of ``config`` with seeded initial weights (changed by
+    ``adjust``), its checkpoint in ``work`` and its export traced at
+    TRACED: a dict of ``cfg``, ``model`` (eval), ``checkpoint``, ``onnx``
+    and ``work``."""
+    torch.manual_seed(0)
+    cfg, _, model = build_model(config, options)
+    model.init_weights()
+    if adjust is not None:
+        adjust(model)
+    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
+    extra = ['--cfg-options', *[f'{key}={value}' for key, value
+                                in export_options.items()]] if export_options else []
+    onnx_file = deploy(config, checkpoint, work / 'model.onnx', *extra)
+    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
+                onnx=onnx_file, work=work)
+
+
 @pytest.fixture(scope='module')
 def retinanet(toy_coco, tmp_path_factory):
     """Toy RetinaNet with random weights whose classifier scores spread
     around 0.3 (every level fills nms_pre, NMS and top-k are busy), its
     checkpoint and its export."""
-    work = tmp_path_factory.mktemp('retinanet_deploy')
-    torch.manual_seed(0)
-    cfg, _, model = build_model(RETINA_TOY, det_options(toy_coco))
-    model.init_weights()
-    torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=3.)
-    torch.nn.init.constant_(model.bbox_head.retina_cls.bias, -1.)
-    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
-    onnx_file = deploy(RETINA_TOY, checkpoint, work / 'model.onnx')
-    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
-                onnx=onnx_file, work=work)
+    def spread_scores(model):
+        torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=3.)
+        torch.nn.init.constant_(model.bbox_head.retina_cls.bias, -1.)
+
+    return exported_toy(RETINA_TOY, det_options(toy_coco),
+                        tmp_path_factory.mktemp('retinanet_deploy'),
+                        spread_scores)
 
 
 @pytest.fixture(scope='module')
 def fpn(toy_ade20k, tmp_path_factory):
     """Toy Semantic FPN, random weights, its checkpoint and its export."""
-    work = tmp_path_factory.mktemp('fpn_deploy')
-    torch.manual_seed(0)
-    cfg, _, model = build_model(FPN_TOY, seg_options(toy_ade20k))
-    model.init_weights()
-    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
-    onnx_file = deploy(FPN_TOY, checkpoint, work / 'model.onnx')
-    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
-                onnx=onnx_file, work=work)
+    return exported_toy(FPN_TOY, seg_options(toy_ade20k),
+                        tmp_path_factory.mktemp('fpn_deploy'))
 
 
 @pytest.fixture(scope='module')
@@ -106,23 +115,19 @@ def mask_rcnn(toy_coco, tmp_path_factory):
     """Toy Mask R-CNN with random weights made to predict: RPN scores that
     spread (300 proposals, NMS busy), class scores of about 0.3 (every
     image fills its 30 detections) and masks that cover most of their
-    boxes (segm AP above 0); its checkpoint and its export."""
-    work = tmp_path_factory.mktemp('mask_rcnn_deploy')
-    torch.manual_seed(0)
-    cfg, _, model = build_model(MASK_TOY, {**det_options(toy_coco),
-                                           **MASK_TEST_CFG})
-    model.init_weights()
-    torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
-    torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
-    mask_logits = model.roi_head.mask_head.conv_logits
-    torch.nn.init.normal_(mask_logits.weight, std=1.)
-    torch.nn.init.constant_(mask_logits.bias, 0.2)
-    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
-    onnx_file = deploy(MASK_TOY, checkpoint, work / 'model.onnx',
-                       '--cfg-options', *[f'{key}={value}' for key, value
-                                          in MASK_TEST_CFG.items()])
-    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
-                onnx=onnx_file, onnx_model=init_onnx_model(cfg, onnx_file))
+    boxes (segm AP above 0); its checkpoint, its export and the export as
+    an mmdet model."""
+    def make_predict(model):
+        torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+        torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+        mask_logits = model.roi_head.mask_head.conv_logits
+        torch.nn.init.normal_(mask_logits.weight, std=1.)
+        torch.nn.init.constant_(mask_logits.bias, 0.2)
+
+    toy = exported_toy(MASK_TOY, {**det_options(toy_coco), **MASK_TEST_CFG},
+                       tmp_path_factory.mktemp('mask_rcnn_deploy'),
+                       make_predict, export_options=MASK_TEST_CFG)
+    return dict(toy, onnx_model=init_onnx_model(toy['cfg'], toy['onnx']))
 
 
 def samples(cls, batch, height, width, padded=False):

@@ -12,7 +12,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from test_detection import fake_batch, mean_loss, toy_options
+from test_detection import fake_batch, mean_loss, short_seeded_run, toy_options
 
 from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
@@ -122,16 +122,9 @@ def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
         if step.type in ('Resize', 'Pad'):
             step.update({'scale' if step.type == 'Resize' else 'size':
                          (160, 160)})
-    cfg.work_dir = str(tmp_path)
     # Seeded: unseeded runs ended at 0.79-0.94 of the loss at iteration 10,
     # too close to any fixed threshold to be a stable test.
-    cfg.randomness = dict(seed=0)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=60,
-                         val_interval=1000)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
-                                        interval=1000, save_last=False)
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    short_seeded_run(cfg, 60, tmp_path)
     runner = Runner.from_cfg(cfg)
     training_set = list(runner.train_dataloader)
     assert len(training_set) == 4  # 8 images, batch 2
