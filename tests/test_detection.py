@@ -29,7 +29,7 @@ from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
 
-from mmevit.checkpoint import load_model_checkpoint
+from mmevit.checkpoint import load_checkpoint_file, load_model_checkpoint
 from mmevit.engine import check_model_channels, replace_sync_bn
 from mmevit.models import EfficientViT
 
@@ -239,8 +239,9 @@ def test_demo_draws_predictions(trained_mask_rcnn, toy_coco, tmp_path):
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     options = toy_options(toy_coco, **{'train_cfg.max_epochs': 1,
                                        'train_cfg.val_interval': 10})
+    # PYTHONFAULTHANDLER: a rank that aborts prints every thread's stack
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               OMP_NUM_THREADS='1')  # 2 processes on 2 cores
+               OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')  # 2 procs, 2 cores
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', RETINA_TOY, '2', '--work-dir',
          str(tmp_path), *as_cli(options)], cwd=ROOT, env=env, text=True,
@@ -248,7 +249,7 @@ def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode == 0, failure_lines(log)
     assert 'rank 0 of 2 (gloo)' in log
-    ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    ckpt = load_checkpoint_file(tmp_path / 'epoch_1.pth')
     assert ckpt['meta']['iter'] == 2  # 8 images / (2 procs x batch 2)
 
 

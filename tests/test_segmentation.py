@@ -24,6 +24,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 from toy_shapes import make_ade20k_toy
 
+from mmevit.checkpoint import load_checkpoint_file
 from mmevit.engine import replace_sync_bn
 from mmevit.errors import DataError
 from mmevit.models import EfficientViT
@@ -237,8 +238,9 @@ def test_dist_train_two_cpu_processes(toy_ade20k, tmp_path):
         'train_dataloader.batch_size': 1, 'train_cfg.max_iters': 3,
         'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 3})
+    # PYTHONFAULTHANDLER: a rank that aborts prints every thread's stack
     env = dict(os.environ, **TOOL_ENV, PYTHON=sys.executable,
-               PORT=str(free_port()))
+               PORT=str(free_port()), PYTHONFAULTHANDLER='1')
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(tmp_path),
          *as_cli(options)], cwd=ROOT, env=env, text=True, capture_output=True,
@@ -246,7 +248,7 @@ def test_dist_train_two_cpu_processes(toy_ade20k, tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode == 0, failure_lines(log)
     assert 'rank 0 of 2 (gloo), LOCAL_RANK=0, SyncBN replaced by BN' in log
-    ckpt = torch.load(tmp_path / 'iter_3.pth', weights_only=True)
+    ckpt = load_checkpoint_file(tmp_path / 'iter_3.pth')
     assert ckpt['meta']['iter'] == 3
 
 

@@ -1,14 +1,23 @@
-"""Loading checkpoint files with torch's ``weights_only`` unpickler.
+"""Loading checkpoint files with a restricted unpickler.
 
-Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``, and the
-checkpoints written by mmengine's Runner no longer load: their message hub
-pickles mmengine's ``HistoryBuffer`` with numpy arrays and scalars. mmevit
-keeps the restricted unpickler and allowlists exactly those types. Anything
-else a pickle asks for (``os.system``, ``builtins.eval`` ...) is refused.
+Checkpoints are pickles, and an unrestricted unpickler runs whatever a file
+asks for. mmevit loads every checkpoint with an allowlist: torch's own
+tensor types plus exactly the types mmengine's Runner writes (its message hub
+pickles ``HistoryBuffer`` with numpy arrays and scalars). Anything else a
+pickle asks for (``os.system``, ``builtins.eval`` ...) is refused.
+
+On torch 2.6+ the allowlist extends torch's ``weights_only`` unpickler for
+the one call; older torch (whose ``weights_only`` allowlist is fixed) loads
+through :data:`ALLOWLIST_PICKLE`, a ``pickle`` module whose unpickler
+resolves only the allowlisted names.
 """
+import _codecs
+import collections
+import functools
 import os.path as osp
 import pickle
 import re
+import types
 
 import numpy as np
 import torch
@@ -16,6 +25,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
 from ..errors import CheckpointError
+from ..stack import torch_loads_weights_only
 
 
 def _history_buffer_method(owner, name):
@@ -32,7 +42,10 @@ def _history_buffer_method(owner, name):
 
 
 def _numpy_globals():
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    try:  # numpy 2.x
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x (1.26 may have numpy._core, not this)
+        from numpy.core import multiarray
     entries = [np.ndarray, np.dtype]
     # numpy 1.x pickles name numpy.core, numpy 2.x numpy._core.
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
@@ -51,9 +64,67 @@ SAFE_GLOBALS = [
 ]
 
 
-def allow_mmengine_checkpoint_types():
-    """Add :data:`SAFE_GLOBALS` to torch's weights_only allowlist."""
-    torch.serialization.add_safe_globals(SAFE_GLOBALS)
+def _torch_globals():
+    """The globals torch's own weights_only unpickler allows (tensors,
+    parameters, dtypes, sizes, the rebuild functions), for older torch."""
+    entries = [collections.OrderedDict, torch.nn.Parameter, torch.Size,
+               torch.Tensor, torch.serialization._get_layout,
+               torch._tensor._rebuild_from_type_v2,
+               (_codecs.encode, '_codecs.encode')]
+    entries += [(dtype, str(dtype)) for dtype in vars(torch).values()
+                if isinstance(dtype, torch.dtype)]
+    entries += [(cls, f'{cls.__module__}.{cls.__name__}')
+                for cls in torch._tensor_classes]
+    entries += [(getattr(torch._utils, name), f'torch._utils.{name}')
+                for name in ('_rebuild_tensor', '_rebuild_tensor_v2',
+                             '_rebuild_tensor_v3', '_rebuild_parameter',
+                             '_rebuild_parameter_with_state')
+                if hasattr(torch._utils, name)]
+    return entries
+
+
+@functools.lru_cache(maxsize=None)
+def _allowlist():
+    """``{'module.name': object}`` of the globals a checkpoint may name on
+    torch < 2.6: torch's and :data:`SAFE_GLOBALS` (objects or
+    ``(object, 'module.name')`` pairs, torch's ``add_safe_globals`` form)."""
+    named = {}
+    for entry in _torch_globals() + SAFE_GLOBALS:
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        named[name] = obj
+    return named
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only allowlisted globals."""
+
+    def find_class(self, module, name):
+        try:
+            return _allowlist()[f'{module}.{name}']
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f'Unsupported global: GLOBAL {module}.{name} is not '
+                'allowed') from None
+
+
+def _allowlist_load(file, **kwargs):
+    return _AllowlistUnpickler(file, **kwargs).load()
+
+
+#: A ``pickle_module`` for ``torch.load`` on torch < 2.6.
+ALLOWLIST_PICKLE = types.ModuleType('mmevit_allowlist_pickle')
+ALLOWLIST_PICKLE.Unpickler = _AllowlistUnpickler
+ALLOWLIST_PICKLE.load = _allowlist_load
+
+
+def _restricted_torch_load(filename, map_location):
+    if torch_loads_weights_only():
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(filename, map_location=map_location,
+                              weights_only=True)
+    return torch.load(filename, map_location=map_location,
+                      weights_only=False, pickle_module=ALLOWLIST_PICKLE)
 
 
 def load_checkpoint_file(filename, map_location='cpu'):
@@ -76,18 +147,9 @@ def load_checkpoint_file(filename, map_location='cpu'):
     if filename.endswith('.safetensors'):
         return _load_safetensors(filename)
     try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=True)
+        return _restricted_torch_load(filename, map_location)
     except pickle.UnpicklingError as err:
-        refused = re.search(r'GLOBAL (\S+)', str(err))
-        if refused:
-            raise CheckpointError(
-                f'refused to load {filename}: its pickle asks for '
-                f'{refused.group(1)}, which is not an allowed checkpoint '
-                f'type (tensors, numpy arrays, mmengine HistoryBuffer)'
-            ) from None
-        raise CheckpointError(f'{filename} is not a PyTorch checkpoint '
-                              f'({_first_line(err)})') from None
+        raise CheckpointError(_refusal(filename, err)) from None
     except Exception as err:  # the unpickler fails in many ways on junk
         raise CheckpointError(f'{filename} is corrupt, truncated or not a '
                               f'PyTorch checkpoint ({_first_line(err)})'
@@ -104,6 +166,21 @@ def _load_safetensors(filename):
                               f'file ({_first_line(err)})') from None
 
 
+def _refusal(filename, err):
+    """One line on why the unpickler refused ``filename``."""
+    text = str(err)
+    refused = re.search(r'GLOBAL (\S+)', text)
+    if refused:
+        return (f'refused to load {filename}: its pickle asks for '
+                f'{refused.group(1)}, which is not an allowed checkpoint '
+                'type (tensors, numpy arrays, mmengine HistoryBuffer)')
+    getattr_call = re.search(r'getattr\(.*?\) is not allowed in a checkpoint',
+                             text)
+    if getattr_call:  # _history_buffer_method's refusal, maybe wrapped
+        return f'refused to load {filename}: {getattr_call.group()}'
+    return f'{filename} is not a PyTorch checkpoint ({_first_line(err)})'
+
+
 def _first_line(err):
     """First sentence of an error, for one-line messages."""
     text = str(err).strip().split('\n')[0].split('. ')[0]
@@ -116,5 +193,10 @@ def _load_from_local(filename, map_location):
 
 def register_local_checkpoint_loader():
     """Route mmengine's local checkpoint loading (``load_from``, ``--resume``,
-    ``init_cfg=Pretrained``) through :func:`load_checkpoint_file`."""
+    ``init_cfg=Pretrained``) through :func:`load_checkpoint_file`.
+
+    Needed from torch 2.6 on, whose ``torch.load`` refuses mmengine's own
+    runner checkpoints; ``import mmevit`` calls it there (see the README,
+    *What importing mmevit changes*).
+    """
     CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)

@@ -75,8 +75,10 @@ def prepare_cpu_distributed(cfg):
 
 
 def end_distributed():
-    """Destroy the process group of a distributed run, so every rank leaves
-    its collectives before the interpreter exits (torch's advice; an exit
-    with a live group may abort)."""
+    """Destroy the process group of a distributed run once every rank has
+    finished, so that no rank tears down its connections while another still
+    uses them, and none exits with a live group (torch's advice; an exit with
+    a live group may abort)."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -16,7 +16,7 @@ import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_flatten
 
 from mmevit.errors import ConfigError
 
@@ -136,7 +136,7 @@ class PeakStorageTracker(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in tree_leaves(out):
+        for t in tree_flatten(out)[0]:
             if not isinstance(t, torch.Tensor) or t.device.type == 'meta':
                 continue
             ptr = t.untyped_storage().data_ptr()

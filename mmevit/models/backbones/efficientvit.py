@@ -10,6 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.conversion import convert_efficientvit_state_dict
 from ...errors import ConfigError
+from ...stack import register_load_state_dict_pre_hook
 from ..layers import ConvBN, Downsample, EfficientViTBlock
 
 
@@ -174,7 +175,7 @@ class EfficientViT(BaseModule):
                 EfficientViTStage(dims[i - 1] if i > 0 else None, dims[i],
                                   blocks, with_cp, deploy))
         self._freeze_stages()
-        self.register_load_state_dict_pre_hook(_convert_loaded_weights)
+        register_load_state_dict_pre_hook(self, _convert_loaded_weights)
 
     @classmethod
     def _parse_arch(cls, arch):

@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...stack import is_compiling
+
 BN_EPS = 1e-5
 
 
@@ -24,7 +26,7 @@ def fold_bn_into_conv(conv_weight, bn_weight, bn_bias, running_mean,
 def in_graph_capture():
     """True while torch.jit.trace, torch.compile or torch.export records the
     computation: cached tensors would become stale constants there."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+    return torch.jit.is_tracing() or is_compiling()
 
 
 def tensor_state(tensors):

@@ -1,0 +1,171 @@
+"""mmevit on the users' stacks (torch 2.1 to the newest): the version check
+at import, safe checkpoint loading on every supported torch, what importing
+mmevit changes in the process, and the exporter's torch requirement."""
+import collections
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_tool_in_process
+from mmengine.logging import HistoryBuffer, MessageHub
+
+from mmevit.checkpoint import CheckpointError, load_checkpoint_file
+from mmevit.stack import EXPORT_MIN_TORCH, installed_version, release, torch_at_least
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RETINA_TOY = 'configs/toy/retinanet_efficientvit_m0_toy.py'
+
+
+def python(script, env=None, path_first=None):
+    """Run ``script`` in a fresh interpreter from the repository root."""
+    env = dict(os.environ, **(env or {}))
+    if path_first:
+        env['PYTHONPATH'] = os.pathsep.join(
+            [str(path_first), env.get('PYTHONPATH', '')])
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(script)],
+                          cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_release_reads_local_and_pre_release_versions():
+    assert release('2.1.2+cu121') == (2, 1, 2)
+    assert release('2.0.0rc4') == (2, 0, 0)
+    assert release('0.10.3') < release('0.10.10') < release('1.0')
+    with pytest.raises(ValueError, match="'dev'"):
+        release('dev')
+
+
+@pytest.mark.parametrize('package,version,required', [
+    ('torch', '2.0.1', '2.1'), ('mmengine', '0.9.1', '0.10.3'),
+    ('mmcv', '1.7.2', '2.0.0')])
+def test_an_unsupported_package_stops_the_import_in_one_line(
+        tmp_path, package, version, required):
+    """A distribution of ``package`` at ``version`` found first on the path
+    (as an older install would be) stops ``import mmevit``."""
+    dist_info = tmp_path / f'{package}-{version}.dist-info'
+    dist_info.mkdir()
+    (dist_info / 'METADATA').write_text(
+        f'Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n')
+    result = python('import mmevit', path_first=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'ImportError: mmevit needs {package}>={required}, but {package} '
+        f'{version} is installed')
+
+
+class _Payload:
+    """Pickles as a call of ``func(*args)``: what a hostile file holds."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize('payload,refused', [
+    (lambda marker: _Payload(os.system, f'touch {marker}'), 'system'),
+    (lambda marker: _Payload(eval, f'open({str(marker)!r}, "w")'),
+     'eval'),
+    (lambda marker: _Payload(getattr, collections.OrderedDict, 'fromkeys'),
+     'getattr'),
+])
+def test_a_hostile_checkpoint_is_refused_before_it_runs(tmp_path, payload,
+                                                        refused):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'meta': {'hook': payload(marker)}}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint_file(path)
+    message = str(info.value)
+    assert str(path) in message and refused in message
+    assert '\n' not in message
+    assert not marker.exists()
+
+
+def test_runner_checkpoint_types_load_on_this_torch(tmp_path):
+    """What mmengine's Runner pickles: its message hub's HistoryBuffers,
+    numpy arrays, dtypes and scalars."""
+    hub = MessageHub.get_instance('test_stack')
+    for value in (0.5, np.float32(0.25), np.int64(3)):
+        hub.update_scalar('train/loss', value)
+    hub.update_info('seeds', np.arange(3, dtype=np.int16))
+    saved = {'state_dict': {'w': torch.arange(4.)},
+             'meta': {'message_hub': hub.state_dict(), 'seed': np.int64(7),
+                      'dtype': np.dtype('float32')}}
+    torch.save(saved, tmp_path / 'iter_1.pth')
+    loaded = load_checkpoint_file(tmp_path / 'iter_1.pth')
+    buffer = loaded['meta']['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.mean() == pytest.approx((0.5 + 0.25 + 3) / 3)
+    assert loaded['meta']['message_hub']['runtime_info']['seeds'].tolist() \
+        == [0, 1, 2]
+    assert loaded['meta']['seed'] == 7
+    assert loaded['meta']['dtype'] == np.float32
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(4.))
+
+
+IMPORT_CHANGES = '''
+    import json
+    import torch
+    from mmengine.runner import CheckpointLoader
+    schemes = dict(CheckpointLoader._schemes)
+    get_safe = getattr(torch.serialization, 'get_safe_globals', list)
+    safe = list(get_safe())
+    import mmevit
+    print(json.dumps({
+        'schemes': sorted(k for k, v in CheckpointLoader._schemes.items()
+                          if schemes.get(k) is not v),
+        'safe_globals_changed': list(get_safe()) != safe}))
+'''
+
+
+@pytest.mark.parametrize('switch', [None, '0'])
+def test_import_changes_only_what_the_readme_lists(switch):
+    """mmengine's local checkpoint loader is replaced on torch 2.6+ only
+    (MMEVIT_PATCH_CHECKPOINT_LOADER=0 keeps it); torch's allowlist is never
+    widened."""
+    env = {} if switch is None else {'MMEVIT_PATCH_CHECKPOINT_LOADER': switch}
+    result = python(IMPORT_CHANGES, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    changes = json.loads(result.stdout.strip().splitlines()[-1])
+    patched = torch_at_least('2.6') and switch is None
+    assert changes == {'schemes': [''] if patched else [],
+                       'safe_globals_changed': False}
+
+
+def test_readme_support_table_names_the_installed_stack():
+    """The README's support table lists the versions this suite runs on."""
+    with open(osp.join(ROOT, 'README.md')) as f:
+        readme = f.read()
+    table = readme[readme.index('### Supported stacks'):]
+    table = table[:table.index('\n\n', table.index('|'))]
+    rows = [line for line in table.splitlines() if line.startswith('|')]
+    for package in ('torch', 'numpy', 'mmcv', 'mmengine', 'mmdet',
+                    'mmsegmentation'):
+        version = release(installed_version(package))
+        shown = '.'.join(map(str, version))
+        assert any(shown in row for row in rows), (package, shown)
+
+
+@pytest.mark.skipif(torch_at_least(EXPORT_MIN_TORCH),
+                    reason=f'the exporter runs on torch>={EXPORT_MIN_TORCH}')
+def test_export_on_an_older_torch_stops_with_one_line(monkeypatch, capsys,
+                                                      tmp_path):
+    out = tmp_path / 'model.onnx'
+    status = run_tool_in_process(monkeypatch, 'deploy', RETINA_TOY,
+                                 'missing.pth', '--out', out)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == (f'error: ONNX export needs torch>={EXPORT_MIN_TORCH} '
+                   '(torch.export and its ONNX exporter); torch '
+                   f'{torch.__version__} is installed. Running an existing '
+                   '.onnx file works on this torch\n')
+    assert not out.exists()
