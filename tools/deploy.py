@@ -23,8 +23,8 @@ import time
 import torch
 from mmengine.config import DictAction
 
+from mmevit import deploy  # its exporter is imported on first use
 from mmevit.checkpoint import load_model_checkpoint
-from mmevit.deploy import build_model, export_onnx, export_wrapper, fold_batch_norm
 from mmevit.engine.cli import exit_on_user_error
 
 AXES = ('batch', 'height', 'width')
@@ -78,14 +78,14 @@ def export(args):
     if osp.exists(args.out) and not args.force:
         raise FileExistsError(f'{args.out} exists; pass --force to '
                               'overwrite it')
-    cfg, task, model = build_model(args.config, args.cfg_options)
+    cfg, task, model = deploy.build_model(args.config, args.cfg_options)
     checkpoint = load_model_checkpoint(model, args.checkpoint)
-    wrapper = export_wrapper(task, copy.deepcopy(model))
+    wrapper = deploy.export_wrapper(task, copy.deepcopy(model))
     if args.deploy_bn_fold:
-        fold_batch_norm(wrapper)
+        deploy.fold_batch_norm(wrapper)
     dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') or dict(
         cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo', {}))
-    export_onnx(wrapper, args.out, task, args.shape, args.dynamic,
+    deploy.export_onnx(wrapper, args.out, task, args.shape, args.dynamic,
                 dataset_meta, args.opset)
     print(f'exported {args.out}: {type(model).__name__}, outputs '
           f'{", ".join(wrapper.output_names)}; dynamic '
@@ -104,7 +104,7 @@ def compare_latency(cfg, task, model, onnx_file, shape, repeats):
     from mmevit.deploy.runtime import OnnxSession, init_onnx_model
     torch.set_num_threads(1)
     session = OnnxSession(onnx_file, task, num_threads=1)
-    folded = fold_batch_norm(copy.deepcopy(model))
+    folded = deploy.fold_batch_norm(copy.deepcopy(model))
     x = torch.randn(1, 3, *shape)
     samples = _data_samples(task, shape)
     runs = {

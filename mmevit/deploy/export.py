@@ -16,19 +16,16 @@ from mmengine.config import Config
 
 from ..engine import check_model_channels, merge_cfg_options, replace_sync_bn, task_of
 from ..errors import ConfigError
-from .dense_detector import DenseDetectorExport, uses_base_post_processing
-from .ops import ONNX_TRANSLATIONS
-from .segmentor import SegmentorExport
-from .two_stage_detector import TwoStageDetectorExport, two_stage_problem
+from ..stack import require_export_torch
 
-INPUT_NAME = 'input'
-IMAGE_SIZE_NAME = 'image_size'
-#: The input names of an exported file of each task.
-TASK_INPUTS = {'mmdet': (INPUT_NAME, IMAGE_SIZE_NAME), 'mmseg': (INPUT_NAME, )}
-#: The output names an exported file of each task may have.
-TASK_OUTPUTS = {'mmdet': (DenseDetectorExport.output_names,
-                          ('dets', 'labels', 'masks')),
-                'mmseg': (SegmentorExport.output_names, )}
+require_export_torch()  # before .ops, which defines torch.library custom ops
+
+from .contract import IMAGE_SIZE_NAME  # noqa: E402
+from .dense_detector import DenseDetectorExport, uses_base_post_processing  # noqa: E402
+from .ops import ONNX_TRANSLATIONS  # noqa: E402
+from .segmentor import SegmentorExport  # noqa: E402
+from .two_stage_detector import TwoStageDetectorExport, two_stage_problem  # noqa: E402
+
 SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
              'by BaseDenseHead.predict_by_feat (RetinaHead, ATSSHead, '
              'FCOSHead, RTMDetHead, ...); mmdet two-stage detectors with '

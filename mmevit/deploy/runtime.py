@@ -25,7 +25,7 @@ from torch import nn
 
 from ..engine import task_of
 from ..errors import ConfigError
-from .export import IMAGE_SIZE_NAME, INPUT_NAME, TASK_INPUTS, TASK_OUTPUTS
+from .contract import IMAGE_SIZE_NAME, INPUT_NAME, TASK_INPUTS, TASK_OUTPUTS
 
 
 class OnnxSession:

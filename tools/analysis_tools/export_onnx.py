@@ -30,6 +30,7 @@ from report import format_table
 from torch import nn
 
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.stack import require_export_torch
 
 
 class BackboneWithNeck(nn.Module):
@@ -62,6 +63,7 @@ def export_onnx(module, path, height, width, opset=18):
     Returns:
         list[str]: The output names, ``out0``, ``out1``, ...
     """
+    require_export_torch()
     module = module.eval()
     x = torch.randn(1, 3, height, width)
     with torch.no_grad():
