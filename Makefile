@@ -1,20 +1,29 @@
-# The README's commands. Everything runs inside .venv, created on demand.
-PYTHON := .venv/bin/python
-STAMP := .venv/.mmevit-installed
-INSTALL_INPUTS := scripts/install.sh scripts/check_stack.py setup.py \
+# The README's commands. Everything runs inside a virtual environment created
+# on demand: .venv for the newest stack (the default), .venv-STACK for
+# another one (make test STACK=torch2.1). requirements/stacks/ lists them.
+STACK ?= newest
+STACK_FILE := requirements/stacks/$(STACK).txt
+ifeq ($(wildcard $(STACK_FILE)),)
+$(error STACK=$(STACK) is unknown; choose one of: $(basename $(notdir $(wildcard requirements/stacks/*.txt))))
+endif
+VENV := $(if $(filter newest,$(STACK)),.venv,.venv-$(STACK))
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.mmevit-installed
+INSTALL_INPUTS := scripts/install.sh scripts/check_stack.py setup.py $(STACK_FILE) \
 	requirements/runtime.txt requirements/tests.txt requirements/deploy.txt \
 	requirements/analysis.txt
+INSTALL := VENV=$(CURDIR)/$(VENV) STACK_FILE=$(CURDIR)/$(STACK_FILE) bash scripts/install.sh
 
-.PHONY: install test lint demo clean-demo
+.PHONY: install test lint demo
 
 # Always runs the (idempotent) installer.
 install:
-	bash scripts/install.sh
+	$(INSTALL)
 	@touch $(STAMP)
 
 # Installs only when missing or when an install input changed.
 $(STAMP): $(INSTALL_INPUTS)
-	bash scripts/install.sh
+	$(INSTALL)
 	@touch $(STAMP)
 
 lint: $(STAMP)

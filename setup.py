@@ -24,21 +24,23 @@ def read_requirements(name):
 
 
 def add_mim_extension():
-    """Link (editable) or copy (wheel, sdist) configs/ and tools/ into
-    mmevit/.mim."""
+    """Link (editable) or copy (wheel, sdist) configs/, tools/ and the model
+    index into mmevit/.mim, where mim and ``mmevit::`` paths look."""
     copy = any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist'))
     mim = osp.join(ROOT, 'mmevit', '.mim')
     os.makedirs(mim, exist_ok=True)
-    for name in ('configs', 'tools'):
-        target = osp.join(mim, name)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        source, target = osp.join(ROOT, name), osp.join(mim, name)
         if osp.islink(target) or osp.isfile(target):
             os.remove(target)
         elif osp.isdir(target):
             shutil.rmtree(target)
-        if copy:
-            shutil.copytree(osp.join(ROOT, name), target)
-        else:
+        if not copy:
             os.symlink(osp.join('..', '..', name), target)
+        elif osp.isdir(source):
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
 
 
 add_mim_extension()
@@ -54,13 +56,15 @@ setup(
     include_package_data=True,
     # The train/test/demo/convert tools, not tools/analysis_tools or
     # tools/data (measuring and synthetic data stay in the repository).
-    package_data={'mmevit': ['.mim/configs/**/*.py', '.mim/tools/*.py',
-                             '.mim/tools/*.sh']},
-    # What `import mmevit` needs. torch 2.4: add_safe_globals and
-    # torch.compiler.is_compiling; mmcv/mmengine: the ranges of mmdet 3.x and
-    # mmseg 1.x. The exact versions `make install` uses are in requirements/.
-    install_requires=['torch>=2.4', 'mmcv>=2.0.0rc4,<2.2.0',
-                      'mmengine>=0.7.1,<1.0.0', 'numpy'],
+    package_data={'mmevit': ['.mim/configs/**/*.py', '.mim/configs/*.yml',
+                             '.mim/tools/*.py', '.mim/tools/*.sh',
+                             '.mim/model-index.yml']},
+    # What `import mmevit` needs, from the oldest versions it supports
+    # (mmevit/stack.py; the README's support table says which are tested).
+    # No upper bounds: mmdet and mmseg state theirs, and pip must never
+    # replace the torch, mmcv or numpy a user's compiled ops were built for.
+    install_requires=['torch>=2.1', 'mmcv>=2.0.0', 'mmengine>=0.10.3',
+                      'numpy>=1.22'],
     extras_require={
         'mmdet': ['mmdet>=3.3.0,<4.0.0'],
         'mmseg': ['mmsegmentation>=1.2.2,<2.0.0', 'ftfy', 'regex'],

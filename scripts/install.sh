@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Installs the mmevit stack into .venv, idempotently:
-# torch (only if missing), mmcv 2.1.0 with compiled ops (built once, cached),
-# mmengine, mmdet, mmsegmentation, test tools, then mmevit itself (editable).
+# Installs one mmevit stack into a virtual environment, idempotently:
+# torch (only if missing), mmcv 2.1.0 with compiled ops (built once per torch,
+# cached), mmengine, mmdet, mmsegmentation, test tools, then mmevit itself
+# (editable). The stack file pins the versions; an installed torch is kept.
+#   VENV        the environment (default .venv)
+#   STACK_FILE  the pins (default requirements/stacks/newest.txt)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
+STACK_FILE="${STACK_FILE:-$ROOT/requirements/stacks/newest.txt}"
 PYTHON_BIN="${PYTHON_BIN:-python3.11}"
-TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 MMCV_VERSION="2.1.0"
 WHEEL_CACHE="${MMEVIT_WHEEL_CACHE:-$HOME/.cache/mmevit/wheels}"
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf '\nmake install FAILED at step: %s\n' "$*" >&2; exit 1; }
 
-step "virtual environment $VENV"
+[ -f "$STACK_FILE" ] || fail "read the stack file $STACK_FILE (not found)"
+TORCH_PIN="$(grep -E '^torch==' "$STACK_FILE" | cut -d= -f3)"
+[ -n "$TORCH_PIN" ] || fail "find a torch==VERSION line in $STACK_FILE"
+
+step "virtual environment $VENV (stack $STACK_FILE)"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON_BIN" -m venv "$VENV" || fail "create venv with $PYTHON_BIN"
 fi
@@ -25,14 +32,15 @@ step "torch"
 if "$PY" -c "import torch" 2>/dev/null; then
     echo "torch $("$PY" -c 'import torch; print(torch.__version__)') already installed; keeping it"
 else
-    echo "installing torch==$TORCH_VERSION"
-    "${PIP[@]}" "torch==$TORCH_VERSION" || fail "pip install torch==$TORCH_VERSION"
+    echo "installing torch==$TORCH_PIN"
+    "${PIP[@]}" -c "$STACK_FILE" "torch==$TORCH_PIN" || fail "pip install torch==$TORCH_PIN"
 fi
 TORCH_INSTALLED="$("$PY" -c 'import torch; print(torch.__version__)')"
 PY_TAG="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-# Every later install is pinned to the installed torch so nothing replaces it.
+# Every later install is pinned to the stack and to the installed torch, so
+# nothing replaces torch (or the stack's numpy).
 CONSTRAINTS="$VENV/mmevit-constraints.txt"
-echo "torch==$TORCH_INSTALLED" > "$CONSTRAINTS"
+{ grep -vE '^(torch==|#|$)' "$STACK_FILE" || true; echo "torch==$TORCH_INSTALLED"; } > "$CONSTRAINTS"
 
 step "build tools (setuptools<81 keeps pkg_resources for mmcv's setup.py)"
 "${PIP[@]}" -c "$CONSTRAINTS" "setuptools<81" wheel ninja numpy || fail "install build tools"
@@ -46,11 +54,13 @@ else
     if ! ls "$CACHE_DIR"/mmcv-*.whl >/dev/null 2>&1; then
         LOG="$CACHE_DIR/build.log"
         echo "no cached wheel in $CACHE_DIR"
-        echo "building mmcv $MMCV_VERSION from source against torch $TORCH_INSTALLED:"
-        echo "this takes about 11 minutes on 2 cores (log: $LOG)"
+        echo "building mmcv $MMCV_VERSION from source against torch $TORCH_INSTALLED (CPU ops):"
+        echo "this takes 11-14 minutes on 2 cores (log: $LOG)"
         BUILD_DIR="$(mktemp -d)"
-        if ! MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "$PY" -m pip wheel --no-build-isolation \
-                --no-deps "mmcv==$MMCV_VERSION" -w "$BUILD_DIR" >"$LOG" 2>&1; then
+        # --no-cache-dir: pip's own wheel cache keys a built sdist by the
+        # sdist alone, and would hand back a wheel built for another torch
+        if ! MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" "$PY" -m pip wheel --no-cache-dir \
+                --no-build-isolation --no-deps "mmcv==$MMCV_VERSION" -w "$BUILD_DIR" >"$LOG" 2>&1; then
             tail -n 20 "$LOG" >&2
             fail "build mmcv $MMCV_VERSION wheel (full log: $LOG)"
         fi
@@ -64,6 +74,9 @@ step "mmengine, mmdet, mmsegmentation, pycocotools, test and deploy tools"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
     -r "$ROOT/requirements/deploy.txt" -r "$ROOT/requirements/analysis.txt" \
     || fail "install requirements/{runtime,tests,deploy,analysis}.txt"
+
+step "openmim (without opendatalab, which only downloads data sets and pins setuptools 60)"
+"${PIP[@]}" -c "$CONSTRAINTS" --no-deps "openmim==0.3.9" || fail "pip install openmim"
 
 step "mmevit (editable)"
 "${PIP[@]}" -c "$CONSTRAINTS" --no-build-isolation --no-deps -e "$ROOT" || fail "pip install -e $ROOT"

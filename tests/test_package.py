@@ -1,6 +1,7 @@
 """What `pip install mmevit` installs: the library, configs and the train/test
 tools, with the requirements that importing it really has."""
 import ast
+import json
 import os.path as osp
 import shutil
 import subprocess
@@ -11,12 +12,11 @@ import zipfile
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-REQUIRES = {'torch>=2.4', 'mmcv<2.2.0,>=2.0.0rc4', 'mmengine<1.0.0,>=0.7.1',
-            'numpy'}
+REQUIRES = {'torch>=2.1', 'mmcv>=2.0.0', 'mmengine>=0.10.3', 'numpy>=1.22'}
 
 
 @pytest.fixture(scope='module')
-def wheel(tmp_path_factory):
+def wheel_path(tmp_path_factory):
     """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
     rewrites mmevit/.mim in the tree it builds)."""
     src = tmp_path_factory.mktemp('src') / 'mmevit'
@@ -33,8 +33,27 @@ def wheel(tmp_path_factory):
                     '--no-build-isolation', '--quiet', '-w', str(out)],
                    cwd=src, check=True, capture_output=True, timeout=300)
     [path] = out.glob('mmevit-*.whl')
-    with zipfile.ZipFile(path) as archive:
-        yield {name: archive.read(name) for name in archive.namelist()}
+    return path
+
+
+@pytest.fixture(scope='module')
+def wheel(wheel_path):
+    with zipfile.ZipFile(wheel_path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_installing_the_wheel_changes_nothing_the_user_has(wheel_path):
+    """`pip install mmevit` into this environment (which has torch, mmcv,
+    mmdet and mmseg) would install mmevit alone. Offline (--no-index): a
+    requirement the environment did not meet would fail the resolve."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
+         '--quiet', '--report', '-', str(wheel_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    installs = [item['metadata']['name'] for item in report['install']]
+    assert installs == ['mmevit']
 
 
 def test_wheel_holds_library_configs_and_run_tools_only(wheel):
@@ -45,7 +64,11 @@ def test_wheel_holds_library_configs_and_run_tools_only(wheel):
                    'mmevit/.mim/configs/retinanet_efficientvit_m4_coco.py',
                    'mmevit/.mim/configs/toy/retinanet_efficientvit_m0_toy.py',
                    'mmevit/.mim/tools/train.py', 'mmevit/.mim/tools/test.py',
-                   'mmevit/.mim/tools/dist_train.sh'):
+                   'mmevit/.mim/tools/dist_train.sh',
+                   'mmevit/.mim/tools/slurm_train.sh',
+                   'mmevit/.mim/tools/slurm_test.sh',
+                   'mmevit/.mim/model-index.yml',
+                   'mmevit/.mim/configs/metafile.yml'):
         assert needed in names
     packages = {name.split('/')[1] for name in names
                 if name.startswith('mmevit/') and name.count('/') > 1}
