@@ -8,6 +8,7 @@ import importlib.util
 import os
 import os.path as osp
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -85,6 +86,28 @@ def failure_lines(log):
     why = [line for line in log.splitlines() if re.search(
         r'Error|error:|terminate|[Aa]bort|Signal|Traceback', line)]
     return '\n'.join(why[:60]) + '\n...\n' + log[-2000:]
+
+
+@pytest.fixture(scope='session')
+def mmevit_wheel(tmp_path_factory):
+    """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
+    rewrites mmevit/.mim in the tree it builds)."""
+    src = tmp_path_factory.mktemp('src') / 'mmevit'
+
+    def skip(folder, names):
+        at_root = {'.git', 'data', 'work_dirs', 'build', 'dist'}
+        return [n for n in names if n in ('.mim', '__pycache__')
+                or n.endswith(('.egg-info', '_cache'))
+                or (folder == ROOT and (n in at_root
+                                        or n.startswith('.venv')))]
+
+    shutil.copytree(ROOT, src, ignore=skip)
+    out = tmp_path_factory.mktemp('wheel')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
+                    '--no-build-isolation', '--quiet', '-w', str(out)],
+                   cwd=src, check=True, capture_output=True, timeout=300)
+    [path] = out.glob('mmevit-*.whl')
+    return path
 
 
 @pytest.fixture(scope='session')

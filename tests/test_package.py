@@ -3,7 +3,6 @@ tools, with the requirements that importing it really has."""
 import ast
 import json
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,39 +15,18 @@ REQUIRES = {'torch>=2.1', 'mmcv>=2.0.0', 'mmengine>=0.10.3', 'numpy>=1.22'}
 
 
 @pytest.fixture(scope='module')
-def wheel_path(tmp_path_factory):
-    """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
-    rewrites mmevit/.mim in the tree it builds)."""
-    src = tmp_path_factory.mktemp('src') / 'mmevit'
-
-    def skip(folder, names):
-        at_root = {'.git', '.venv', 'data', 'work_dirs', 'build', 'dist'}
-        return [n for n in names if n in ('.mim', '__pycache__')
-                or n.endswith(('.egg-info', '_cache'))
-                or (folder == ROOT and n in at_root)]
-
-    shutil.copytree(ROOT, src, ignore=skip)
-    out = tmp_path_factory.mktemp('wheel')
-    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
-                    '--no-build-isolation', '--quiet', '-w', str(out)],
-                   cwd=src, check=True, capture_output=True, timeout=300)
-    [path] = out.glob('mmevit-*.whl')
-    return path
-
-
-@pytest.fixture(scope='module')
-def wheel(wheel_path):
-    with zipfile.ZipFile(wheel_path) as archive:
+def wheel(mmevit_wheel):
+    with zipfile.ZipFile(mmevit_wheel) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def test_installing_the_wheel_changes_nothing_the_user_has(wheel_path):
+def test_installing_the_wheel_changes_nothing_the_user_has(mmevit_wheel):
     """`pip install mmevit` into this environment (which has torch, mmcv,
     mmdet and mmseg) would install mmevit alone. Offline (--no-index): a
     requirement the environment did not meet would fail the resolve."""
     result = subprocess.run(
         [sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
-         '--quiet', '--report', '-', str(wheel_path)],
+         '--quiet', '--report', '-', str(mmevit_wheel)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
