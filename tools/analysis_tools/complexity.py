@@ -55,29 +55,38 @@ def classifier_windows(size, window=7):
     return windows
 
 
-def classifier_complexity(arch, size, num_classes=1000):
-    """Parameters and multiply-adds of the ImageNet classifier of ``arch``
-    (the papers' figures): backbone with clamped windows, global average
-    pooling, BatchNorm1d and a linear head.
+class Classifier(nn.Module):
+    """The paper's ImageNet classifier of an arch, for its figures:
+    backbone with the windows clamped to the feature maps, global average
+    pooling, BatchNorm1d and a linear head (random weights, eval mode).
 
     Args:
         arch (str): 'm0'..'m5'.
         size (int): Square input side.
         num_classes (int): Classes of the head. Defaults to 1000.
+    """
+
+    def __init__(self, arch, size, num_classes=1000):
+        super().__init__()
+        self.backbone = EfficientViT(arch=arch,
+                                     window_sizes=classifier_windows(size),
+                                     out_indices=(2, ))
+        width = self.backbone.embed_dims[-1]
+        self.head = nn.Sequential(nn.BatchNorm1d(width),
+                                  nn.Linear(width, num_classes))
+        self.eval()
+
+    def forward(self, x):
+        return self.head(self.backbone(x)[0].mean((2, 3)))
+
+
+def classifier_complexity(arch, size, num_classes=1000):
+    """Parameters and multiply-adds of the ImageNet classifier of ``arch``
+    (:class:`Classifier`, the papers' figures).
 
     Returns:
         dict: ``params`` and ``macs``.
     """
-    backbone = EfficientViT(arch=arch,
-                            window_sizes=classifier_windows(size),
-                            out_indices=(2, )).eval()
-    width = backbone.embed_dims[-1]
-    head = nn.Sequential(nn.BatchNorm1d(width),
-                         nn.Linear(width, num_classes)).eval()
-
-    def classify(x):
-        return head(backbone(x)[0].mean((2, 3)))
-
-    macs = count_flops(classify, torch.zeros(1, 3, size, size))['macs']
-    return dict(params=count_parameters(backbone) + count_parameters(head),
-                macs=macs)
+    classifier = Classifier(arch, size, num_classes)
+    macs = count_flops(classifier, torch.zeros(1, 3, size, size))['macs']
+    return dict(params=count_parameters(classifier), macs=macs)
