@@ -97,10 +97,10 @@ def test_with_cp_gives_same_gradients():
         if weights is None:
             weights = [torch.randn(o.shape, generator=gen) for o in outs]
         sum((o * w).sum() for o, w in zip(outs, weights)).backward()
-        grads.append({k: p.grad.clone() for k, p in model.named_parameters()})
-    assert grads[0].keys() == grads[1].keys()
+        grads.append({k: p.grad for k, p in model.named_parameters()})
     for key, grad in grads[0].items():
-        assert grad.abs().sum() > 0, key
+        assert grad is not None and grad.abs().sum() > 0, key
+        assert grads[1][key] is not None, key
         torch.testing.assert_close(grads[1][key], grad, msg=key)
 
 
