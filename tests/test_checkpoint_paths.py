@@ -143,11 +143,12 @@ def _data_options(cfg):
             'test_dataloader.persistent_workers=False']
 
 
-@settings(max_examples=24, deadline=None, derandomize=True,
+@settings(max_examples=16, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(MODEL_PATHS + BACKBONE_PATHS),
        kind=st.sampled_from(KINDS), cut=st.floats(0.01, 0.99))
 @example(path='resume', kind='other_arch', cut=0.5)  # once trained on
+@example(path='resume', kind='fitting', cut=0.5)
 def test_every_path_loads_what_fits_and_refuses_the_rest(
         files, tmp_path_factory, monkeypatch, capsys, path, kind, cut):
     event(f'{path} x {kind}')

@@ -23,7 +23,7 @@ class StrictLoadRunner(Runner):
     """
 
     def load_checkpoint(self, filename, map_location='cpu', strict=True,
-                        revise_keys=[(r'^module.', '')]):
+                        revise_keys=((r'^module\.', ''), )):
         """Load the model weights of ``filename`` strictly.
 
         Args:
