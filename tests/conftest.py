@@ -135,3 +135,12 @@ def official_backbone(arch, window_size=(7, 7, 7), seed=None, **kwargs):
     if seed is not None:
         randomize_weights(model, seed)
     return model
+
+
+def official_loaded_state(arch, checkpoint, window_size):
+    """The state dict the official downstream backbone with ``window_size``
+    holds after its own ``init_weights`` loaded ``checkpoint`` (the
+    reference for bias-table resizing)."""
+    model = official_backbone(arch, window_size=window_size)
+    model.init_weights(pretrained=str(checkpoint))
+    return model.state_dict()

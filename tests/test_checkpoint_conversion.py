@@ -1,8 +1,7 @@
 """Loading official, timm and mmevit checkpoints into the backbone."""
 import pytest
 import torch
-import torch.nn.functional as F
-from conftest import official_backbone, randomize_weights
+from conftest import official_backbone, official_loaded_state, randomize_weights
 
 from mmevit.checkpoint import (
     CheckpointError,
@@ -45,12 +44,21 @@ def test_official_key_names(key, expected):
     assert official_key_to_mmevit(key) == expected
 
 
-def test_bias_resize_matches_official_rule():
-    table = torch.randn(4, 16)
-    resized = resize_attention_biases(table, 7)
-    expected = F.interpolate(table.view(1, 4, 4, 4), size=(7, 7),
-                             mode='bicubic').view(4, 49)
-    torch.testing.assert_close(resized, expected)
+def test_bias_resize_matches_official_init_weights(tmp_path):
+    """The 4x4 last-stage tables of a classification checkpoint become, at
+    window 7, what the official downstream ``init_weights`` makes of them."""
+    path = tmp_path / 'efficientvit_m0.pth'
+    state = official_imagenet_checkpoint('m0', seed=5)['model']
+    torch.save({'model': state}, path)
+    reference = official_loaded_state('m0', path, window_size=(7, 7, 7))
+    tables = [k for k in state if k.startswith('blocks3.')
+              and k.endswith('attention_biases')]
+    assert tables
+    for key in tables:
+        assert state[key].shape[1] == 16
+        torch.testing.assert_close(resize_attention_biases(state[key], 7),
+                                   reference[key], rtol=0, atol=0)
+    table = state[tables[0]]
     assert resize_attention_biases(table, 4) is table
     with pytest.raises(ValueError, match='square'):
         resize_attention_biases(torch.randn(4, 15), 7)

@@ -3,10 +3,13 @@ import datetime
 import glob
 import os
 import os.path as osp
+import pickle
+import re
 import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import plot_logs
 import pytest
@@ -215,7 +218,8 @@ def trained_mask_rcnn(toy_coco, tmp_path_factory):
                 options=options)
 
 
-def test_tools_test_prints_bbox_and_segm_metrics(trained_mask_rcnn, tmp_path):
+def test_tools_test_prints_bbox_and_segm_metrics(trained_mask_rcnn, toy_coco,
+                                                 tmp_path):
     options = dict(trained_mask_rcnn['options'])
     options['model.test_cfg.rcnn.score_thr'] = 0.0  # an untrained model
     out = tmp_path / 'results.pkl'
@@ -223,17 +227,39 @@ def test_tools_test_prints_bbox_and_segm_metrics(trained_mask_rcnn, tmp_path):
                       '--work-dir', str(tmp_path), '--out', str(out),
                       '--show-dir', 'overlays', *as_cli(options))
     log = result.stdout + result.stderr
-    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
-    assert out.is_file()
-    assert glob.glob(str(tmp_path / '*' / 'overlays' / '*.jpg'))
+    for name in ('bbox_mAP', 'segm_mAP'):
+        values = re.findall(rf'coco/{name}: (-?[\d.]+)', log)
+        assert values and 0 <= float(values[-1]) <= 1, name
+    images = sorted(os.listdir(toy_coco['val_img_dir']))
+    with open(out, 'rb') as f:
+        results = pickle.load(f)
+    assert sorted(osp.basename(r['img_path']) for r in results) == images
+    for r in results:  # score_thr 0: every image gets its boxes and masks
+        boxes = r['pred_instances']['bboxes']
+        assert len(boxes) > 0 and boxes.shape[1] == 4
+        assert len(r['pred_instances']['masks']) == len(boxes)
+    overlays = glob.glob(str(tmp_path / '*' / 'overlays' / '*.jpg'))
+    assert sorted(osp.basename(p) for p in overlays) == images
 
 
 def test_demo_draws_predictions(trained_mask_rcnn, toy_coco, tmp_path):
+    """Above threshold 0 every prediction is drawn over the image; above 1.01
+    none is, and the picture is the image itself."""
     image = osp.join(toy_coco['val_img_dir'], '000002.jpg')
-    out = tmp_path / 'demo.png'
-    run_tool('tools/demo.py', image, MASK_TOY, trained_mask_rcnn['checkpoint'],
-             '--out', str(out), '--score-thr', '0')
-    assert out.stat().st_size > 0
+    pixels = cv2.imread(image)
+    drawn = {}
+    for thr in ('0', '1.01'):
+        out = tmp_path / f'demo_{thr}.png'
+        result = run_tool('tools/demo.py', image, MASK_TOY,
+                          trained_mask_rcnn['checkpoint'], '--out', str(out),
+                          '--score-thr', thr)
+        drawn[thr] = (re.search(r'(\d+) detections above', result.stdout),
+                      cv2.imread(str(out)))
+    (count, picture), (none, plain) = drawn['0'], drawn['1.01']
+    assert int(count.group(1)) > 0 and int(none.group(1)) == 0
+    assert picture.shape == plain.shape == pixels.shape
+    np.testing.assert_array_equal(plain, pixels)
+    assert (picture != pixels).any(axis=2).mean() > 0.01
 
 
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):

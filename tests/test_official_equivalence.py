@@ -8,8 +8,11 @@ its own checkpoint conversion and loading.
 import pytest
 import torch
 from conftest import official_backbone, randomize_weights
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from official.efficientvit import replace_batchnorm
 from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
+from official_baseline import check_official_runs
 
 from mmevit.models import EfficientViT, EfficientViTFPN
 
@@ -172,3 +175,64 @@ def test_semantic_fpn_neck_is_the_official_neck_without_its_last_level():
               for i, c in enumerate(dims)]
     with torch.no_grad():
         assert_outputs_close(neck(inputs), reference(inputs)[:4], tol=1e-5)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(batch=st.integers(1, 2), short=st.integers(17, 160),
+       long=st.integers(450, 540), transpose=st.booleans(),
+       windows=st.lists(st.sampled_from([5, 7]), min_size=3, max_size=3),
+       out_indices=st.lists(st.integers(0, 2), min_size=1, max_size=3,
+                            unique=True).map(sorted),
+       frozen_stages=st.integers(-1, 3), training=st.booleans())
+def test_backbone_equals_official_over_drawn_settings(
+        tmp_path_factory, batch, short, long, transpose, windows, out_indices,
+        frozen_stages, training):
+    """Drawn image sizes (one side long enough for the official padding
+    rule), batch, window sizes, out_indices, frozen_stages and train
+    (norm_eval, the official recipe) or eval mode: mmevit's outputs are the
+    official ones at out_indices, and the official frozen patch embedding
+    (its frozen_stages >= 0) is frozen in mmevit too."""
+    size = (long, short) if transpose else (short, long)
+    check_official_runs(*size, window=max(windows))
+    official_frozen = min(frozen_stages, 0)
+    reference = official_backbone('m0', window_size=windows, seed=7,
+                                  frozen_stages=official_frozen)
+    model = mmevit_from_official(
+        tmp_path_factory.mktemp('official'), 'm0', reference,
+        window_sizes=windows, out_indices=out_indices,
+        frozen_stages=frozen_stages, norm_eval=True)
+    model.train(training)
+    reference.train(training)
+    x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(
+        short))
+    with torch.no_grad():
+        theirs = reference(x)
+        assert_outputs_close(model(x), [theirs[i] for i in out_indices])
+    assert {p.requires_grad for p in model.patch_embed.parameters()} == {
+        p.requires_grad for p in reference.patch_embed.parameters()}
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(setting=st.sampled_from(NECK_SETTINGS), batch=st.integers(1, 2),
+       height=st.integers(1, 90), width=st.integers(1, 90),
+       out_channels=st.sampled_from([8, 16]))
+def test_neck_equals_official_over_drawn_settings(setting, batch, height,
+                                                  width, out_channels):
+    """The neck against the official FPN over drawn input sizes (odd, tiny),
+    batch, widths and every extra-level setting."""
+    trans, num_outs, extra, relu = setting
+    dims = [64, 128, 192]
+    reference = OfficialFPN(dims, out_channels, num_outs,
+                            add_extra_convs=extra, relu_before_extra_convs=relu,
+                            num_extra_trans_convs=trans)
+    randomize_weights(reference, seed=height)
+    neck = EfficientViTFPN(dims, out_channels, num_outs,
+                           num_extra_trans_convs=trans, add_extra_convs=extra,
+                           relu_before_extra_convs=relu)
+    neck.load_state_dict(reference.state_dict(), strict=True)
+    gen = torch.Generator().manual_seed(width)
+    inputs = [torch.randn(batch, c, (height + 2**i - 1) // 2**i,
+                          (width + 2**i - 1) // 2**i, generator=gen)
+              for i, c in enumerate(dims)]
+    with torch.no_grad():
+        assert_outputs_close(neck(inputs), reference(inputs), tol=1e-5)

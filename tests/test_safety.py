@@ -1,5 +1,6 @@
 """Safe under crashes and bad input: strict whole-model checkpoints,
 crash-safe saving and resume, data errors that name the file."""
+import glob
 import json
 import os
 import os.path as osp
@@ -9,11 +10,13 @@ import sys
 
 import pytest
 import torch
-from conftest import run_tool_in_process
-from mmdet.registry import MODELS
+from conftest import run_tool, run_tool_in_process
+from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from safetensors.torch import save_file
+from test_detection import as_cli as options_cli
+from test_detection import toy_options
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
 from mmevit.engine import (
@@ -22,7 +25,6 @@ from mmevit.engine import (
     explain_data_errors,
     merge_cfg_options,
     replace_sync_bn,
-    use_safe_checkpoint_hook,
 )
 from mmevit.engine.data_errors import find_dataset_problem
 from mmevit.errors import ConfigError, DataError
@@ -194,10 +196,128 @@ test_evaluator = val_evaluator
         'epoch_2.pth'
 
 
-def test_tools_train_uses_the_safe_checkpoint_hook():
-    cfg = Config.fromfile(RETINA_TOY)
-    assert use_safe_checkpoint_hook(cfg)
-    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+def train_argv(data, work_dir, *extra, **options):
+    """``tools/train.py`` arguments: one epoch of the toy RetinaNet on two
+    images of ``data``, no validation."""
+    options = toy_options(data, **{'train_cfg.max_epochs': 1,
+                                   'train_cfg.val_interval': 10,
+                                   'train_dataloader.dataset.indices': 2,
+                                   **options})
+    return [RETINA_TOY, '--work-dir', work_dir, *extra, *options_cli(options)]
+
+
+@pytest.fixture(scope='module')
+def m2_training_checkpoint(toy_coco, tmp_path_factory):
+    """A real tools/train.py checkpoint (optimizer, schedulers, message hub)
+    of the toy RetinaNet with an M2 backbone."""
+    work_dir = tmp_path_factory.mktemp('m2_run')
+    run_tool('tools/train.py', *train_argv(
+        toy_coco, work_dir, **{'model.backbone.arch': 'm2',
+                               'model.neck.in_channels': '[128,192,224]'}))
+    return str(work_dir / 'epoch_1.pth')
+
+
+@pytest.mark.parametrize('optimizer_state', [True, False])
+def test_resume_from_another_arch_is_refused_before_training(
+        toy_coco, m2_training_checkpoint, tmp_path, monkeypatch, capsys,
+        optimizer_state):
+    """--resume with an M2 checkpoint into the M0 config: one error line
+    naming the arch, nothing trained or written (once: without optimizer
+    state it trained on with most weights random, with it a traceback)."""
+    checkpoint = m2_training_checkpoint
+    if not optimizer_state:
+        state = load_checkpoint_file(checkpoint)
+        del state['optimizer']
+        checkpoint = str(tmp_path / 'no_optimizer.pth')
+        torch.save(state, checkpoint)
+    work_dir = tmp_path / 'work'
+    status = run_tool_in_process(
+        monkeypatch, 'train', *train_argv(toy_coco, work_dir, '--resume',
+                                          checkpoint,
+                                          **{'train_cfg.max_epochs': 2}))
+    err = capsys.readouterr().err
+    assert status == 2, err[-2000:]
+    assert err.startswith(f'error: {checkpoint} does not fit')
+    assert len(err.splitlines()) == 1
+    assert 'backbone looks like EfficientViT m2, the config asks for m0' in err
+    assert not list(work_dir.glob('*.pth'))
+
+
+def test_second_run_on_a_work_dir_is_refused_until_the_first_ends(
+        toy_coco, tmp_path, monkeypatch, capsys):
+    """A run holding the work dir makes tools/train.py refuse it in one
+    line; once the holder is SIGKILLed the next run trains, and removes the
+    partial checkpoint a killed save left (SafeCheckpointHook in use)."""
+    work_dir = tmp_path / 'work'
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\n'
+         'from mmevit.engine import exclusive_work_dir\n'
+         'with exclusive_work_dir(sys.argv[1]):\n'
+         '    print("locked", flush=True); time.sleep(600)', str(work_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'locked\n'
+        status = run_tool_in_process(monkeypatch, 'train',
+                                     *train_argv(toy_coco, work_dir))
+        err = capsys.readouterr().err
+        assert status == 2, err[-2000:]
+        assert err == (f'error: work dir {work_dir} is in use by another '
+                       f'training run (process {holder.pid} holds '
+                       f'{work_dir}/.train.lock); wait for it to end or pass '
+                       'another --work-dir\n')
+        assert not list(work_dir.glob('*.pth'))
+    finally:
+        holder.kill()
+        holder.wait()
+    stale = work_dir / '.epoch_1.pth.tmp'
+    stale.write_bytes(b'partial')  # as a run killed while saving leaves it
+    status = run_tool_in_process(monkeypatch, 'train',
+                                 *train_argv(toy_coco, work_dir))
+    assert status == 0, capsys.readouterr().err[-2000:]
+    assert not stale.exists()
+    assert load_checkpoint_file(work_dir / 'epoch_1.pth')['meta']['epoch'] == 1
+    assert (work_dir / 'last_checkpoint').read_text() == str(
+        work_dir / 'epoch_1.pth')
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MiB tmpfs (the toy checkpoint with its AdamW state is about
+    43 MiB: one fits, a second does not). Needs root."""
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m',
+                              'tmpfs', str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip('a tmpfs cannot be mounted here (needs root): '
+                    f'{mounted.stderr.decode().strip()}')
+    yield disk
+    subprocess.run(['umount', '--lazy', str(disk)], check=True)  # the run's log may be open
+
+
+def test_disk_full_during_a_save_keeps_the_last_checkpoint(
+        toy_coco, small_disk, monkeypatch, capsys):
+    """The second checkpoint does not fit on the disk: one error line naming
+    the file and the space it needs, the partial file removed, epoch 1
+    still complete and named by last_checkpoint."""
+    work_dir = small_disk / 'work'
+    status = run_tool_in_process(monkeypatch, 'train', *train_argv(
+        toy_coco, work_dir, **{'train_cfg.max_epochs': 2}))
+    err = capsys.readouterr().err
+    assert status == 2, err[-2000:]
+    first = work_dir / 'epoch_1.pth'
+    assert first.is_file(), err[-2000:]
+    size = f'{first.stat().st_size / 2**20:.1f} MiB'
+    assert err.startswith(f'error: no room to save checkpoint '
+                          f'{work_dir}/epoch_2.pth (No space left on device): '
+                          f'it needs about {size} (the size of {first}), ')
+    assert err.endswith(f' are free there; the partial file was removed; the '
+                        f'last complete checkpoint {first} is kept\n')
+    assert len(err.splitlines()) == 1
+    assert sorted(p.name for p in work_dir.iterdir() if '.pth' in p.name) \
+        == ['epoch_1.pth']  # the partial .epoch_2.pth.tmp is gone
+    assert (work_dir / 'last_checkpoint').read_text() == str(first)
+    assert load_checkpoint_file(first)['meta']['epoch'] == 1
 
 
 @pytest.fixture
@@ -334,3 +454,36 @@ def test_configs_of_every_arch_pass_the_channel_check():
         cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
         replace_sync_bn(cfg.model)
         check_model_channels(MODELS.build(cfg.model))
+
+
+def test_annotations_mmdet_drops_are_counted_in_one_warning(broken_coco,
+                                                            tmp_path):
+    """Boxes of negative width or zero height and unknown category_ids:
+    one warning per file, in the run's log, with counts equal to what
+    mmdet's CocoDataset really drops (train and test runs alike)."""
+    ann_file = broken_coco['val_ann_file']
+    with open(ann_file) as f:
+        coco = json.load(f)
+    anns = coco['annotations']
+    anns[0]['bbox'][2] = -anns[0]['bbox'][2]  # negative width
+    anns[1]['bbox'][3] = 0.                    # zero height
+    anns[2]['category_id'] = 99                # not in the categories
+    with open(ann_file, 'w') as f:
+        json.dump(coco, f)
+    cfg = toy_cfg(broken_coco)
+    kept = sum(len(item['instances']) for item in
+               DATASETS.build(cfg.test_dataloader.dataset).load_data_list())
+    assert kept == len(anns) - 3
+    expected = (f'{ann_file}: 3 of its {len(anns)} annotations are dropped by '
+                "mmdet's CocoDataset when it loads them: 2 with a box of "
+                'width or height < 1 px (negative too) or outside its image; '
+                '1 with a category_id not listed in its categories')
+    for phase in ('train', 'test'):
+        cfg.work_dir = str(tmp_path / phase)
+        runner = StrictLoadRunner.from_cfg(cfg)
+        with explain_data_errors(cfg, phase):
+            pass
+        [log] = glob.glob(osp.join(cfg.work_dir, runner.timestamp, '*.log'))
+        warnings = [line for line in open(log) if 'dropped by mmdet' in line]
+        assert len(warnings) == 1 and 'WARNING' in warnings[0], warnings
+        assert warnings[0].rstrip().endswith(expected)

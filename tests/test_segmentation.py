@@ -12,8 +12,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from conftest import failure_lines, free_port, official_backbone, run_tool
+from conftest import (
+    failure_lines,
+    free_port,
+    official_backbone,
+    official_loaded_state,
+    run_tool,
+)
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -153,11 +158,10 @@ def test_window_14_config_resizes_pretrained_bias_tables(tmp_path):
     last = backbone.stages[2].blocks[0].mixer.m.attn.attention_biases
     torch.testing.assert_close(
         first, state['blocks1.0.mixer.m.attn.attention_biases'])
-    table = state['blocks3.3.mixer.m.attn.attention_biases']  # (4, 16)
-    assert table.shape == (4, 16) and last.shape == (4, 14 * 14)
-    expected = F.interpolate(table.view(1, 4, 4, 4), size=(14, 14),
-                             mode='bicubic', align_corners=False)
-    torch.testing.assert_close(last, expected.view(4, 196))
+    key = 'blocks3.3.mixer.m.attn.attention_biases'
+    assert state[key].shape == (4, 16) and last.shape == (4, 14 * 14)
+    expected = official_loaded_state('m4', checkpoint, (7, 7, 14))[key]
+    torch.testing.assert_close(last, expected, rtol=0, atol=0)
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,5 @@
-"""The folded-BN cache of the fast inference path, and the speed, FLOPs and
-ONNX tools (tiny sizes; no timing is asserted). mmevit against the official
-code: tests/test_official_equivalence.py."""
+"""The speed, FLOPs and ONNX tools (tiny sizes; no timing is asserted).
+mmevit against the official code: tests/test_official_equivalence.py."""
 import json
 import os.path as osp
 
@@ -13,34 +12,10 @@ from conftest import run_tool
 from export_onnx import check_onnx, compare_latency, export_onnx
 
 from mmevit.models import EfficientViT
-from mmevit.models.layers import ConvBN
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
 BENCHMARK = 'tools/analysis_tools/benchmark.py'
-
-
-def test_folded_bn_cache_follows_weight_changes():
-    """Eval mode runs one cached folded conv; every way of changing the
-    weights refreshes it."""
-    module = ConvBN(8, 16, 3, padding=1).eval()
-    x = torch.randn(2, 8, 5, 5)
-
-    def check(inputs):
-        expected = module.bn(module.conv(inputs))
-        torch.testing.assert_close(module(inputs), expected)
-
-    with torch.no_grad():
-        check(x)
-        module.bn.running_var.mul_(4.)  # in place: version bump
-        check(x)
-        module.bn.weight.data = torch.randn(16)  # replaced tensor
-        check(x)
-        module.load_state_dict({**module.state_dict(),
-                                'bn.bias': torch.randn(16)})
-        check(x)
-        module.double()
-        check(x.double())
 
 
 def test_onnx_round_trip_two_sizes(tmp_path):

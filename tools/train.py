@@ -12,6 +12,7 @@ from mmevit.engine import (
     StrictLoadRunner,
     check_model_channels,
     end_distributed,
+    exclusive_work_dir,
     explain_data_errors,
     merge_cfg_options,
     prepare_cpu_distributed,
@@ -73,10 +74,11 @@ def main():
     args = parse_args()
     with exit_on_user_error():
         cfg = build_cfg(args)
-        runner = StrictLoadRunner.from_cfg(cfg)
-        check_model_channels(runner.model)
-        with explain_data_errors(cfg, 'train'):
-            runner.train()
+        with exclusive_work_dir(cfg.work_dir):
+            runner = StrictLoadRunner.from_cfg(cfg)
+            check_model_channels(runner.model)
+            with explain_data_errors(cfg, 'train'):
+                runner.train()
     end_distributed()
 
 

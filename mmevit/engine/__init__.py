@@ -5,7 +5,9 @@ from .launch import end_distributed, prepare_cpu_distributed, replace_sync_bn, t
 from .model_checks import check_model_channels
 from .runner import StrictLoadRunner
 from .seg_data_check import SegDataCheckHook
+from .work_dir_lock import exclusive_work_dir
 
 __all__ = ['end_distributed', 'prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
            'SegDataCheckHook', 'SafeCheckpointHook', 'use_safe_checkpoint_hook',
-           'StrictLoadRunner', 'check_model_channels', 'merge_cfg_options', 'explain_data_errors']
+           'StrictLoadRunner', 'check_model_channels', 'merge_cfg_options', 'explain_data_errors',
+           'exclusive_work_dir']

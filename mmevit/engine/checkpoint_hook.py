@@ -1,11 +1,20 @@
 """A CheckpointHook whose checkpoints survive a crash during saving."""
+import errno
+import glob
 import os
 import os.path as osp
+import shutil
 
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
+
+from ..errors import CheckpointError
+
+#: errno values of a write that found no room: disk full, quota, file size
+#: limit.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _fsync(path):
@@ -31,6 +40,47 @@ def write_text_atomically(path, text):
     replace_atomically(tmp_path, path)
 
 
+def last_complete_checkpoint(work_dir):
+    """The checkpoint named by ``work_dir/last_checkpoint``, or None."""
+    path = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return f.read().strip() or None
+
+
+def no_room_error(err):
+    """The OSError of a full disk (or quota or file size limit) that caused
+    ``err``, or None."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in NO_ROOM:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _mib(num_bytes):
+    return f'{num_bytes / 2**20:.1f} MiB'
+
+
+def no_room_message(path, tmp_path, previous, err):
+    """One line for a checkpoint that did not fit: the file, what it needs
+    (the size of the previous checkpoint, or at least what was written) and
+    what is free, once the partial ``tmp_path`` is removed."""
+    written = osp.getsize(tmp_path) if osp.isfile(tmp_path) else 0
+    if osp.isfile(tmp_path):
+        os.remove(tmp_path)
+    free = shutil.disk_usage(osp.dirname(osp.abspath(path))).free
+    if previous and osp.isfile(previous):
+        needed = f'about {_mib(osp.getsize(previous))} (the size of {previous})'
+        kept = f'; the last complete checkpoint {previous} is kept'
+    else:
+        needed, kept = f'more than {_mib(written)}', ''
+    return (f'no room to save checkpoint {path} ({os.strerror(err.errno)}): '
+            f'it needs {needed}, {_mib(free)} are free there; the partial '
+            f'file was removed{kept}')
+
+
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's :class:`CheckpointHook`, crash-safe on local disks.
@@ -42,7 +92,21 @@ class SafeCheckpointHook(CheckpointHook):
     ``last_checkpoint`` is replaced atomically after that, and only then are
     outdated checkpoints removed. Takes the arguments of CheckpointHook.
     Checkpoints written to other storage backends are saved as mmengine does.
+
+    A disk that fills up during a save ends the run with a
+    :class:`CheckpointError` naming the file and the space it needs; the
+    partial file is removed at once, and partial files left by a killed run
+    when the next run starts.
     """
+
+    def before_train(self, runner):
+        super().before_train(runner)
+        if isinstance(self.file_backend, LocalBackend) and is_main_process():
+            pattern = '.' + glob.escape(self.filename_tmpl).replace(
+                '{}', '*') + '.tmp'
+            for path in glob.glob(osp.join(glob.escape(self.out_dir),
+                                           pattern)):
+                os.remove(path)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not isinstance(self.file_backend, LocalBackend):
@@ -52,12 +116,20 @@ class SafeCheckpointHook(CheckpointHook):
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         tmp_name = f'.{filename}.tmp'
-        runner.save_checkpoint(
-            self.out_dir, tmp_name, self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args,
-            **self.args)
+        try:
+            runner.save_checkpoint(
+                self.out_dir, tmp_name, self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args,
+                **self.args)
+        except Exception as err:
+            if no_room_error(err) is None:
+                raise
+            raise CheckpointError(no_room_message(
+                self.last_ckpt, osp.join(self.out_dir, tmp_name),
+                last_complete_checkpoint(runner.work_dir),
+                no_room_error(err))) from err
         if not is_main_process():
             return
         replace_atomically(osp.join(self.out_dir, tmp_name), self.last_ckpt)

@@ -1,4 +1,4 @@
-"""The Runner of mmevit's tools: mmengine's, with ``load_from`` strict."""
+"""The Runner of mmevit's tools: mmengine's, with strict checkpoint loading."""
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -7,20 +7,48 @@ from ..checkpoint import load_checkpoint_file, load_model_weights
 
 @RUNNERS.register_module()
 class StrictLoadRunner(Runner):
-    """mmengine's :class:`Runner` that refuses a ``load_from`` checkpoint
-    whose keys or shapes do not fit the model (mmengine only warns and
-    keeps random weights). Official EfficientViT detector checkpoints are
-    converted first. ``resume`` keeps mmengine's behaviour.
+    """mmengine's :class:`Runner` that refuses a checkpoint whose keys or
+    shapes do not fit the model, for ``load_from``, ``resume`` and testing
+    alike (mmengine only warns and keeps random weights, or fails later in
+    the optimizer's state). Official EfficientViT detector checkpoints are
+    converted first.
+
+    Only the public :meth:`load_checkpoint` is overridden: mmengine's
+    ``load_or_resume`` and ``resume`` call it, so a refused checkpoint stops
+    a run before any training step and before any optimizer or scheduler
+    state is touched.
 
     Configs can select it with ``runner_type='StrictLoadRunner'``; mmevit's
     tools always use it.
     """
 
-    def load_or_resume(self):
-        if self._has_loaded or self._resume or self._load_from is None:
-            return super().load_or_resume()
-        checkpoint = load_checkpoint_file(self._load_from)
+    def load_checkpoint(self, filename, map_location='cpu', strict=True,
+                        revise_keys=((r'^module\.', ''), )):
+        """Load the model weights of ``filename`` strictly.
+
+        Args:
+            filename (str): Local checkpoint file (``.pth``, ``.safetensors``)
+                or, with ``strict=False``, anything mmengine loads.
+            map_location (str | callable): As for ``torch.load``.
+                Defaults to 'cpu'.
+            strict (bool): False falls back to mmengine's lenient loading
+                (missing and unexpected keys only warned about). Defaults
+                to True.
+            revise_keys (list): Used by the lenient loading only; the strict
+                one removes ``module.`` prefixes. Defaults to that.
+
+        Returns:
+            dict: The checkpoint (meta, optimizer state ... as saved).
+
+        Raises:
+            CheckpointError: One line naming the file, the keys that do not
+                fit and, where it tells, the arch the weights look like.
+        """
+        if not strict:
+            return super().load_checkpoint(filename, map_location, strict,
+                                           revise_keys)
+        checkpoint = load_checkpoint_file(filename, map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        load_model_weights(self.model, checkpoint, self._load_from)
-        self._has_loaded = True
-        self.logger.info(f'Loaded checkpoint {self._load_from} (strict)')
+        load_model_weights(self.model, checkpoint, filename)
+        self.logger.info(f'Loaded checkpoint {filename} (strict)')
+        return checkpoint

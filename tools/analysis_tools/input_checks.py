@@ -184,7 +184,7 @@ def estimate_peak_bytes(fn, batch_size, height, width, device):
     probe = torch.zeros(1, 3, ph, pw, device=device)
     tracker = PeakStorageTracker()
     with torch.inference_mode():
-        fn(probe)  # fills one-off caches (folded weights, bias tables)
+        fn(probe)  # one-off allocations happen in the first call
         with tracker:
             fn(probe)
     scale = batch_size * height * width / (ph * pw)

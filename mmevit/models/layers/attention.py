@@ -3,7 +3,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_bn import ConvBN, in_graph_capture, tensor_state
+from ...stack import is_compiling
+from .conv_bn import ConvBN
+
+
+def in_graph_capture():
+    """True while torch.jit.trace, torch.compile or torch.export records the
+    computation (a recorded graph must hold for every input size)."""
+    return torch.jit.is_tracing() or is_compiling()
 
 
 def relative_offset_index(window_size):
@@ -92,28 +99,11 @@ class CascadedGroupAttention(nn.Module):
         self.register_buffer('attention_bias_idxs',
                              relative_offset_index(window_size),
                              persistent=False)
-        self._bias_cache = None
 
     def attention_bias(self):
-        """Bias of shape (heads, N, N); cached while BN-free inference runs.
-
-        The cache is keyed by the parameter's storage, dtype and version
-        counter, so moving the module or loading new weights refreshes it.
-        """
-        biases = self.attention_biases
-        if (self.training or in_graph_capture()
-                or (torch.is_grad_enabled() and biases.requires_grad)):
-            return biases[:, self.attention_bias_idxs]
-        key = tensor_state([biases])
-        if self._bias_cache is None or self._bias_cache[0] != key:
-            with torch.no_grad():
-                gathered = biases[:, self.attention_bias_idxs]
-            self._bias_cache = (key, gathered)
-        return self._bias_cache[1]
-
-    def train(self, mode=True):
-        self._bias_cache = None
-        return super().train(mode)
+        """Bias of shape (heads, N, N), gathered from the current table at
+        every forward (never cached, so it always follows the weights)."""
+        return self.attention_biases[:, self.attention_bias_idxs]
 
     def forward(self, x):
         """x: (B*windows, C, ws, ws) -> same shape, channels-last memory."""

@@ -3,8 +3,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...stack import is_compiling
-
 BN_EPS = 1e-5
 
 
@@ -23,18 +21,6 @@ def fold_bn_into_conv(conv_weight, bn_weight, bn_bias, running_mean,
     return weight, bias
 
 
-def in_graph_capture():
-    """True while torch.jit.trace, torch.compile or torch.export records the
-    computation: cached tensors would become stale constants there."""
-    return torch.jit.is_tracing() or is_compiling()
-
-
-def tensor_state(tensors):
-    """A key that changes whenever one of ``tensors`` is replaced, moved,
-    cast or modified in place (storage address, dtype and version)."""
-    return tuple((t.data_ptr(), t.dtype, t._version) for t in tensors)
-
-
 class ConvBN(nn.Sequential):
     """A bias-free convolution followed by BatchNorm2d.
 
@@ -42,11 +28,11 @@ class ConvBN(nn.Sequential):
     ``Identity``). A deploy-mode module still loads an unfused state dict: the
     BN entries are folded into the convolution on load.
 
-    With BN in eval mode the pair also runs as one convolution: the folded
-    weight is computed once and cached while no gradient is needed (the key
-    covers every BN and conv tensor, so loading weights or moving the module
-    refreshes it), and recomputed in the autograd graph otherwise, so
-    ``norm_eval`` training still gets exact gradients.
+    With BN in eval mode the pair also runs as one convolution, folded from
+    the current weights and running statistics at every forward (nothing is
+    cached, so any change of the weights, ``.data`` writes included, shows
+    in the next output; in the autograd graph, so ``norm_eval`` training
+    gets exact gradients). :meth:`switch_to_deploy` folds once, for good.
 
     Args:
         in_channels (int): Input channels.
@@ -71,7 +57,6 @@ class ConvBN(nn.Sequential):
             self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.zeros_(self.bn.bias)
-        self._fused_cache = None
 
     @property
     def deploy(self):
@@ -88,16 +73,8 @@ class ConvBN(nn.Sequential):
         if self.deploy:
             return self.conv.weight, self.conv.bias
         bn = self.bn
-        tensors = (self.conv.weight, bn.weight, bn.bias, bn.running_mean,
-                   bn.running_var)
-        if in_graph_capture() or (torch.is_grad_enabled()
-                                  and any(t.requires_grad for t in tensors)):
-            return fold_bn_into_conv(*tensors, bn.eps)
-        key = tensor_state(tensors)
-        if self._fused_cache is None or self._fused_cache[0] != key:
-            with torch.no_grad():
-                self._fused_cache = (key, fold_bn_into_conv(*tensors, bn.eps))
-        return self._fused_cache[1]
+        return fold_bn_into_conv(self.conv.weight, bn.weight, bn.bias,
+                                 bn.running_mean, bn.running_var, bn.eps)
 
     def forward(self, x):
         if self.uses_batch_statistics:
@@ -113,10 +90,6 @@ class ConvBN(nn.Sequential):
             return self.bn(y.reshape(-1, y.shape[-1], 1, 1)).view(y.shape)
         weight, bias = self.fused_weight_bias()
         return F.linear(x, weight.flatten(1), bias)
-
-    def train(self, mode=True):
-        self._fused_cache = None
-        return super().train(mode)
 
     @torch.no_grad()
     def switch_to_deploy(self):
@@ -134,7 +107,6 @@ class ConvBN(nn.Sequential):
         fused.bias.copy_(bias)
         self.conv = fused
         self.bn = nn.Identity()
-        self._fused_cache = None
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         bn_prefix = prefix + 'bn.'
