@@ -14,6 +14,7 @@ from conftest import run_tool, run_tool_in_process
 from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
+from mmengine.runner import Runner
 from safetensors.torch import save_file
 from test_detection import as_cli as options_cli
 from test_detection import toy_options
@@ -21,6 +22,7 @@ from test_detection import toy_options
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
 from mmevit.engine import (
     StrictLoadRunner,
+    build_runner,
     check_model_channels,
     explain_data_errors,
     merge_cfg_options,
@@ -111,6 +113,21 @@ def test_load_from_is_strict(toy_coco, m2_detector_checkpoint, tmp_path):
     runner = StrictLoadRunner.from_cfg(cfg)
     with pytest.raises(CheckpointError, match='looks like EfficientViT m2'):
         runner.load_or_resume()
+
+
+@pytest.mark.parametrize('runner_type,strict', [
+    (None, True), ('StrictLoadRunner', True), ('Runner', False)])
+def test_tools_build_the_configs_runner_type(toy_coco, tmp_path, runner_type,
+                                             strict):
+    """As mmdet's tools: the config's runner_type when set (a plain Runner
+    loads leniently, the user's choice), else the strict runner."""
+    cfg = toy_cfg(toy_coco)
+    cfg.work_dir = str(tmp_path)
+    if runner_type:
+        cfg.runner_type = runner_type
+    runner = build_runner(cfg)
+    assert isinstance(runner, StrictLoadRunner) == strict
+    assert isinstance(runner, Runner)
 
 
 def test_tools_refuse_a_checkpoint_of_another_arch(

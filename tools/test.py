@@ -7,7 +7,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 from mmevit.engine import (
-    StrictLoadRunner,
+    build_runner,
     check_model_channels,
     end_distributed,
     explain_data_errors,
@@ -103,7 +103,7 @@ def main():
     args = parse_args()
     with exit_on_user_error():
         cfg = build_cfg(args)
-        runner = StrictLoadRunner.from_cfg(cfg)
+        runner = build_runner(cfg)
         check_model_channels(runner.model)
         with explain_data_errors(cfg, 'test'):
             runner.test()

@@ -9,7 +9,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from mmevit.engine import (
-    StrictLoadRunner,
+    build_runner,
     check_model_channels,
     end_distributed,
     exclusive_work_dir,
@@ -75,7 +75,7 @@ def main():
     with exit_on_user_error():
         cfg = build_cfg(args)
         with exclusive_work_dir(cfg.work_dir):
-            runner = StrictLoadRunner.from_cfg(cfg)
+            runner = build_runner(cfg)
             check_model_channels(runner.model)
             with explain_data_errors(cfg, 'train'):
                 runner.train()

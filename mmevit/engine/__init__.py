@@ -3,11 +3,11 @@ from .config_options import merge_cfg_options
 from .data_errors import explain_data_errors
 from .launch import end_distributed, prepare_cpu_distributed, replace_sync_bn, task_of
 from .model_checks import check_model_channels
-from .runner import StrictLoadRunner
+from .runner import StrictLoadRunner, build_runner
 from .seg_data_check import SegDataCheckHook
 from .work_dir_lock import exclusive_work_dir
 
 __all__ = ['end_distributed', 'prepare_cpu_distributed', 'replace_sync_bn', 'task_of',
            'SegDataCheckHook', 'SafeCheckpointHook', 'use_safe_checkpoint_hook',
-           'StrictLoadRunner', 'check_model_channels', 'merge_cfg_options', 'explain_data_errors',
-           'exclusive_work_dir']
+           'StrictLoadRunner', 'build_runner', 'check_model_channels', 'merge_cfg_options',
+           'explain_data_errors', 'exclusive_work_dir']

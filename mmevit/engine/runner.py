@@ -52,3 +52,12 @@ class StrictLoadRunner(Runner):
         load_model_weights(self.model, checkpoint, filename)
         self.logger.info(f'Loaded checkpoint {filename} (strict)')
         return checkpoint
+
+
+def build_runner(cfg):
+    """The runner of the tools, as mmdet's tools build it: the config's
+    ``runner_type`` when it sets one (any runner registered in mmengine),
+    else :class:`StrictLoadRunner`."""
+    if cfg.get('runner_type'):
+        return RUNNERS.build(cfg)
+    return StrictLoadRunner.from_cfg(cfg)
