@@ -67,6 +67,9 @@ else
         mv "$BUILD_DIR"/mmcv-*.whl "$CACHE_DIR"/
         rm -rf "$BUILD_DIR"
     fi
+    # an mmcv that failed the check above (e.g. built for another torch)
+    # would make pip skip the wheel of the same version
+    "$PY" -m pip uninstall --quiet --yes mmcv 2>/dev/null || true
     "${PIP[@]}" -c "$CONSTRAINTS" "$CACHE_DIR"/mmcv-*.whl || fail "install cached mmcv wheel from $CACHE_DIR"
 fi
 
