@@ -1,9 +1,20 @@
 """Whole-model ONNX deployment: export (``tools/deploy.py``), onnxruntime
 models for the test loop (registered as ``OnnxDetector`` in mmdet and
-``OnnxSegmentor`` in mmseg on import), and inference on images."""
-from .export import build_model, export_onnx, export_wrapper, fold_batch_norm
+``OnnxSegmentor`` in mmseg on import), and inference on images.
+
+The exporter's functions are imported on first use: running an existing
+file needs neither ``torch.onnx`` nor the exporter's custom ops."""
 from .runtime import OnnxDetector, OnnxSegmentor, inference_onnx, init_onnx_model, onnx_model_cfg
 
-__all__ = ['build_model', 'export_onnx', 'export_wrapper', 'fold_batch_norm',
-           'OnnxDetector', 'OnnxSegmentor', 'inference_onnx',
+_EXPORT_NAMES = ('build_model', 'export_onnx', 'export_wrapper',
+                 'fold_batch_norm')
+
+__all__ = [*_EXPORT_NAMES, 'OnnxDetector', 'OnnxSegmentor', 'inference_onnx',
            'init_onnx_model', 'onnx_model_cfg']
+
+
+def __getattr__(name):
+    if name in _EXPORT_NAMES:
+        from . import export
+        return getattr(export, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -4,8 +4,9 @@ The graph takes the normalised image batch ``input`` (N, 3, H, W) and ends
 with the final predictions (see :mod:`.dense_detector` and
 :mod:`.segmentor` for the outputs). It is written with torch's
 ``torch.export``-based exporter; custom ops carry their ONNX translations,
-so plain onnxruntime runs the file. The task and the dataset's classes and
-palette are stored in the file's metadata.
+so plain onnxruntime runs the file. The task, the model's number of
+classes and the dataset's classes and palette are stored in the file's
+metadata (:data:`.contract.METADATA_KEYS`).
 """
 import json
 import os
@@ -16,19 +17,12 @@ from mmengine.config import Config
 
 from ..engine import check_model_channels, merge_cfg_options, replace_sync_bn, task_of
 from ..errors import ConfigError
+from .contract import IMAGE_SIZE_NAME, METADATA_KEYS, SCALE_FACTOR_NAME
 from .dense_detector import DenseDetectorExport, uses_base_post_processing
 from .ops import ONNX_TRANSLATIONS
 from .segmentor import SegmentorExport
 from .two_stage_detector import TwoStageDetectorExport, two_stage_problem
 
-INPUT_NAME = 'input'
-IMAGE_SIZE_NAME = 'image_size'
-#: The input names of an exported file of each task.
-TASK_INPUTS = {'mmdet': (INPUT_NAME, IMAGE_SIZE_NAME), 'mmseg': (INPUT_NAME, )}
-#: The output names an exported file of each task may have.
-TASK_OUTPUTS = {'mmdet': (DenseDetectorExport.output_names,
-                          ('dets', 'labels', 'masks')),
-                'mmseg': (SegmentorExport.output_names, )}
 SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
              'by BaseDenseHead.predict_by_feat (RetinaHead, ATSSHead, '
              'FCOSHead, RTMDetHead, ...); mmdet two-stage detectors with '
@@ -115,15 +109,20 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
         image_size[0] -= 1
         args += (image_size, )
         dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
+    if SCALE_FACTOR_NAME in wrapper.input_names:
+        args += (torch.full((len(x), 2), 1.5), )
+        dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
     with torch.no_grad():
         program = torch.onnx.export(
             wrapper.eval(), args, input_names=list(wrapper.input_names),
             output_names=list(wrapper.output_names), opset_version=opset,
             dynamo=True, dynamic_shapes=dynamic_shapes,
             custom_translation_table=ONNX_TRANSLATIONS, verbose=False)
-    metadata = {'mmevit_task': task}
+    metadata = {METADATA_KEYS['task']: task,
+                METADATA_KEYS['num_classes']: str(wrapper.num_classes)}
     if dataset_meta:
-        metadata['dataset_meta'] = json.dumps(_jsonable(dataset_meta))
+        metadata[METADATA_KEYS['dataset_meta']] = json.dumps(
+            _jsonable(dataset_meta))
     program.model.metadata_props.update(metadata)
     partial = f'{path}.partial'
     try:
