@@ -116,7 +116,7 @@ def _load_session(path, num_threads):
     try:
         return ort.InferenceSession(path, options,
                                     providers=['CPUExecutionProvider'])
-    except RuntimeError as err:  # onnxruntime's InvalidProtobuf, Fail, ...
+    except Exception as err:  # onnxruntime's InvalidProtobuf, Fail, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else \
             type(err).__name__
         raise CheckpointError(
