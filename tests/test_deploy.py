@@ -1,5 +1,6 @@
 """Whole-model ONNX export (tools/deploy.py) against PyTorch predict, and
 the exported files in the test loop, the demo and the inference API."""
+import copy
 import os
 import os.path as osp
 import sys
@@ -7,9 +8,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import load_tool
+from conftest import load_tool, run_tool_in_process
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
+from hypothesis import strategies as st
 from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
+from torch import nn
 from toy_shapes import make_ade20k_toy
 
 from mmevit.deploy import build_model, inference_onnx, init_onnx_model
@@ -22,6 +26,11 @@ MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 # Fewer proposals and detections than the config (1000, 100) for test time.
 MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
                  'model.test_cfg.rcnn.max_per_img': 30}
+# A score threshold that some images pass with fewer than K detections or
+# none, and a min_bbox_size that differs between input and original pixels.
+RETINA_TEST_CFG = {'model.test_cfg.score_thr': 0.93,
+                   'model.test_cfg.min_bbox_size': 6,
+                   'model.test_cfg.max_per_img': 100}
 # Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
 # specialised by torch.export); none of the check sizes is the traced one,
 # (131, 97) and (100, 150) need window padding in every stage, batch 2 is
@@ -89,18 +98,42 @@ def exported_toy(config, options, work, adjust=None, export_options=None):
                 onnx=onnx_file, work=work)
 
 
+def spread_logits(model, classifiers, std=2.):
+    """Scale the ``classifiers`` (convolutions) of ``model`` so that their
+    logits on random images have the standard deviation ``std`` around 0:
+    scores spread over (0, 1), without the exact ties of saturated
+    sigmoids, and whether an image has many detections above a high
+    threshold or none depends on its content."""
+    outputs = []
+    hooks = [layer.register_forward_hook(
+        lambda module, args, output: outputs.append(output))
+        for layer in classifiers]
+    with torch.no_grad():
+        model.eval()._forward(torch.randn(2, 3, 128, 160,
+                                          generator=torch.Generator(
+                                          ).manual_seed(0)))
+        for hook in hooks:
+            hook.remove()
+        scale = std / torch.cat([out.flatten() for out in outputs]).std()
+        for layer in classifiers:
+            layer.weight.mul_(scale)
+            layer.bias.zero_()
+
+
 @pytest.fixture(scope='module')
 def retinanet(toy_coco, tmp_path_factory):
     """Toy RetinaNet with random weights whose classifier scores spread
-    around 0.3 (every level fills nms_pre, NMS and top-k are busy), its
-    checkpoint and its export."""
+    over (0, 1) (every level fills nms_pre, NMS and top-k are busy), its
+    checkpoint, its export (RETINA_TEST_CFG) and the export as an mmdet
+    model."""
     def spread_scores(model):
-        torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=3.)
-        torch.nn.init.constant_(model.bbox_head.retina_cls.bias, -1.)
+        spread_logits(model, [model.bbox_head.retina_cls])
 
-    return exported_toy(RETINA_TOY, det_options(toy_coco),
-                        tmp_path_factory.mktemp('retinanet_deploy'),
-                        spread_scores)
+    toy = exported_toy(RETINA_TOY, {**det_options(toy_coco),
+                                    **RETINA_TEST_CFG},
+                       tmp_path_factory.mktemp('retinanet_deploy'),
+                       spread_scores, export_options=RETINA_TEST_CFG)
+    return dict(toy, onnx_model=init_onnx_model(toy['cfg'], toy['onnx']))
 
 
 @pytest.fixture(scope='module')
@@ -428,3 +461,375 @@ def test_mask_onnx_with_a_config_without_mask_head_is_refused(
     with pytest.raises(ConfigError, match=r"'masks'\]; the config's model "
                        'has no mask head'):
         run_test_tool(MASK_TOY, mask_rcnn['onnx'], options, tmp_path)
+
+
+# Differential, property-based checks of the export contract. The file-level
+# tests draw images, sizes, resizes and batches against the module's
+# exported files (an export costs ~50 s, so the thresholds baked into a file
+# are the fixture's). The wrapper-level tests run the module that is
+# exported (the same code, mmevit's custom ops in PyTorch) and draw the
+# test_cfg thresholds too, with max_per_img set from PyTorch's own count so
+# that each example has 0, fewer than K, exactly K or more than K
+# detections.
+DRAW = settings(max_examples=5, deadline=None, derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+def pipeline_batch(cfg, model, images, scale, keep_ratio):
+    """``images`` (uint8 BGR arrays or :func:`make_image` arguments)
+    through ``cfg``'s test pipeline with its ``Resize`` to ``scale``
+    (``keep_ratio``), collated and padded by ``model``'s data
+    preprocessor: ``(inputs, data_samples)``."""
+    from mmengine.dataset import Compose, pseudo_collate
+    images = [make_image(*image) if isinstance(image, tuple) else image
+              for image in images]
+    steps = []
+    for step in cfg.test_dataloader.dataset.pipeline:
+        # inference_detector may have renamed the loader in the config
+        name = step['type'].rpartition('.')[2]
+        if name == 'LoadAnnotations':
+            continue
+        step = dict(step, type='mmdet.' + name.replace(
+            'LoadImageFromFile', 'LoadImageFromNDArray'))
+        if name == 'Resize':
+            step.update(scale=scale, keep_ratio=keep_ratio)
+        steps.append(step)
+    pipeline = Compose(steps)
+    data = pseudo_collate([pipeline(dict(img=image, img_id=index))
+                           for index, image in enumerate(images)])
+    batch = model.data_preprocessor(data, False)
+    return batch['inputs'], batch['data_samples']
+
+
+def image_batches(max_side=400):
+    """1-3 random images of drawn sizes and aspect ratios, grey level and
+    contrast (which move the scores), each as ``(seed, height, width,
+    mean, spread)``, and the pipeline's resize: a drawn scale, with or
+    without keeping the ratio."""
+    side = st.integers(24, max_side)
+    image = st.tuples(st.integers(0, 2**16), side, side, st.integers(0, 255),
+                      st.integers(0, 255))
+    scale = st.tuples(st.integers(64, 352), st.integers(64, 352))
+    return st.tuples(st.lists(image, min_size=1, max_size=3), scale,
+                     st.booleans())
+
+
+def make_image(seed, height, width, mean, spread):
+    """A uint8 BGR noise image of ``mean`` grey level and ``spread``."""
+    noise = np.random.default_rng(seed).random((height, width, 3)) - 0.5
+    return np.clip(mean + spread * noise, 0, 255).astype(np.uint8)
+
+
+def assert_padding_contract(dets, labels, count):
+    """Rows ``count:`` of one image's raw ``dets``/``labels`` are padding
+    (all zeros, label -1) and rows ``:count`` are detections (label >= 0,
+    scores > 0, by decreasing score)."""
+    assert (labels[:count] >= 0).all() and (labels[count:] == -1).all()
+    assert (dets[count:] == 0).all()
+    assert (dets[:count, 4] > 0).all()
+    assert (dets[1:count, 4] <= dets[:max(count - 1, 0), 4]).all()
+
+
+def by_score(boxes, scores, labels):
+    """The rows by decreasing score (to 1e-5), equal scores by label and
+    box: equal-scoring detections (identical features, e.g. in padding)
+    may come in either order."""
+    order = np.lexsort((*boxes.numpy().T[::-1], labels.numpy(),
+                        -np.round(scores.numpy(), 5)))
+    order = torch.from_numpy(order)
+    return boxes[order], scores[order], labels[order]
+
+
+def assert_same_rows(dets, labels, sample, box_tolerance):
+    """Raw ``dets``/``labels`` rows (input pixels) are ``sample``'s
+    predicted instances (original pixels); box tolerance relative to the
+    original image's longer side. Names the first differing row."""
+    reference = sample.pred_instances
+    boxes = dets[:, :4] / dets.new_tensor(sample.scale_factor).repeat(2)
+    boxes, scores, labels = by_score(boxes, dets[:, 4], labels)
+    ref_boxes, ref_scores, ref_labels = by_score(
+        reference.bboxes, reference.scores, reference.labels)
+    differ = (labels != ref_labels).nonzero()[:, 0]
+    assert len(differ) == 0, (
+        f'row {differ[0].item()}: label {labels[differ[0]].item()} score '
+        f'{scores[differ[0]].item()}; predict: label '
+        f'{ref_labels[differ[0]].item()} score '
+        f'{ref_scores[differ[0]].item()}')
+    torch.testing.assert_close(boxes, ref_boxes, rtol=0,
+                               atol=box_tolerance * max(sample.ori_shape))
+    torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-5)
+
+
+def check_file_against_pytorch(toy, images, scale, keep_ratio):
+    """The toy's file (in ``OnnxDetector``) against its PyTorch model on a
+    batch through the test pipeline: the raw rows obey the padding contract
+    and ``predict`` gives PyTorch's detections. Returns the counts."""
+    model, onnx_model = toy['model'], toy['onnx_model']
+    inputs, data_samples = pipeline_batch(toy['cfg'], model, images, scale,
+                                          keep_ratio)
+    with torch.no_grad():
+        expected = model.predict(inputs, copy.deepcopy(data_samples))
+    actual = onnx_model.predict(inputs, copy.deepcopy(data_samples))
+    dets, labels, *_ = onnx_model._forward(inputs, data_samples)
+    counts = []
+    for index, (result, reference) in enumerate(zip(actual, expected)):
+        count = len(reference.pred_instances)
+        assert_padding_contract(dets[index], labels[index], count)
+        assert_same_rows(dets[index, :count], labels[index, :count],
+                         reference, 2e-3)
+        assert len(result.pred_instances) == count
+        counts.append(count)
+    return counts
+
+
+@DRAW
+@given(batch=image_batches())
+def test_retinanet_file_gives_predicts_detections_through_the_pipeline(
+        retinanet, batch):
+    counts = check_file_against_pytorch(retinanet, *batch)
+    max_per_img = RETINA_TEST_CFG['model.test_cfg.max_per_img']
+    for count in counts:
+        event('detections: ' + ('0' if count == 0 else 'K' if count ==
+                                max_per_img else '< K'))
+
+
+@DRAW
+@given(batch=image_batches(max_side=200))
+def test_mask_rcnn_file_gives_predicts_detections_through_the_pipeline(
+        mask_rcnn, batch):
+    check_file_against_pytorch(mask_rcnn, *batch)
+
+
+def test_retinanet_file_without_detections_gives_none(retinanet):
+    """A flat grey image leaves no detection above the file's score_thr:
+    K padding rows (label -1), no fake class-0 detections."""
+    pixels = np.full((120, 150, 3), 128, np.uint8)
+    counts = check_file_against_pytorch(retinanet, [pixels], (320, 256), True)
+    assert counts == [0]
+
+
+def test_retinanet_file_drops_boxes_small_in_the_original_image(retinanet):
+    """min_bbox_size applies to the boxes rescaled to the original image,
+    as in mmdet: a 60x75 image is resized 4.3x, so boxes of 4.3-26 input
+    pixels are dropped that a filter in input pixels would keep."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (60, 75, 3), dtype=np.uint8)
+    counts = check_file_against_pytorch(retinanet, [pixels], (320, 256), True)
+    assert counts[0] > 0
+
+
+RTMDET_TOY = osp.join(ROOT, 'configs/toy/rtmdet_efficientvit_m0_toy.py')
+HEAD_OPTIONS = dict(num_classes=3, in_channels=128, feat_channels=128,
+                    stacked_convs=2)
+#: Dense-head detectors: config, --cfg-options, the classifier to spread.
+DENSE_DETECTORS = {
+    'RetinaNet': (RETINA_TOY, {}, 'retina_cls'),
+    'ATSS': (RETINA_TOY, {'model.bbox_head': dict(
+        _delete_=True, type='ATSSHead', **HEAD_OPTIONS,
+        anchor_generator=dict(type='AnchorGenerator', ratios=[1.0],
+                              octave_base_scale=8, scales_per_octave=1,
+                              strides=[8, 16, 32, 64, 128]),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
+                        target_stds=[0.1, 0.1, 0.2, 0.2]))}, 'atss_cls'),
+    'FCOS': (RETINA_TOY, {'model.bbox_head': dict(
+        _delete_=True, type='FCOSHead', **HEAD_OPTIONS,
+        strides=[8, 16, 32, 64, 128])}, 'conv_cls'),
+    'RTMDet': (RTMDET_TOY, {}, 'rtm_cls'),
+}
+
+
+@pytest.fixture(scope='module')
+def dense_detectors(toy_coco):
+    """Each dense-head detector, seeded random weights whose classifier
+    scores spread over (0, 1)."""
+    models = {}
+    for name, (config, options, classifier) in DENSE_DETECTORS.items():
+        torch.manual_seed(0)
+        cfg, _, model = build_model(config, {**det_options(toy_coco),
+                                             **options})
+        model.init_weights()
+        layers = getattr(model.bbox_head, classifier)
+        spread_logits(model, list(layers) if isinstance(
+            layers, nn.ModuleList) else [layers])
+        models[name] = (cfg, model.eval())
+    return lambda name: models[name]  # a short repr in hypothesis' reports
+
+
+@st.composite
+def drawn_test_cfg(draw):
+    """Drawn test_cfg values and which side of K = max_per_img the
+    detection count falls on."""
+    return dict(
+        score_thr=draw(st.sampled_from([0., 0.05, 0.3, 0.6, 0.9])),
+        nms_pre=draw(st.sampled_from([20, 200, 1000])),
+        min_bbox_size=draw(st.sampled_from([-1, 0, 3.5, 12., 40.])),
+        count=draw(st.sampled_from(['0', '< K', 'K', '> K'])),
+        extra=draw(st.integers(1, 5)))
+
+
+def max_per_img_for(count, detections, extra):
+    """The max_per_img that makes ``detections`` (unlimited count) ``count``
+    ('0' sets none, 0 < K, K or > K; None where impossible)."""
+    if count == '< K':
+        return detections + extra
+    if count == 'K':
+        return detections or None
+    if count == '> K':
+        return detections - extra if detections > extra else None
+    return 100
+
+
+def predict_with(model, head_cfg, inputs, data_samples, **test_cfg):
+    head_cfg.update(test_cfg)
+    with torch.no_grad():
+        return model.predict(inputs, copy.deepcopy(data_samples))
+
+
+@pytest.mark.parametrize('name', list(DENSE_DETECTORS))
+@DRAW
+@given(batch=image_batches(max_side=300), test=drawn_test_cfg())
+def test_dense_export_gives_predicts_detections_for_any_test_cfg(
+        dense_detectors, name, batch, test):
+    """The exported module of each dense head, under drawn thresholds,
+    ``nms_pre``, ``min_bbox_size`` and a K below, at or above the count:
+    PyTorch predict's detections, then padding rows."""
+    from mmevit.deploy import export_wrapper
+    cfg, model = dense_detectors(name)
+    inputs, data_samples = pipeline_batch(cfg, model, *batch)
+    head_cfg = model.bbox_head.test_cfg
+    settings_ = dict(score_thr=1. if test['count'] == '0' else
+                     test['score_thr'], nms_pre=test['nms_pre'],
+                     min_bbox_size=test['min_bbox_size'])
+    unlimited = predict_with(model, head_cfg, inputs, data_samples,
+                             max_per_img=10000, **settings_)
+    # K from the image with the most detections
+    most = max(len(sample.pred_instances) for sample in unlimited)
+    max_per_img = max_per_img_for(test['count'], most, test['extra'])
+    assume(max_per_img is not None)
+    expected = predict_with(model, head_cfg, inputs, data_samples,
+                            max_per_img=max_per_img, **settings_)
+    wrapper = export_wrapper('mmdet', model)
+    image_size = torch.tensor([s.img_shape for s in data_samples])
+    factors = torch.tensor([s.scale_factor for s in data_samples])
+    with torch.no_grad():
+        dets, labels = wrapper(inputs, image_size, factors)
+    assert dets.shape == (len(inputs), max_per_img, 5)
+    for det, label, sample in zip(dets, labels, expected):
+        reference = sample.pred_instances
+        count = len(reference)
+        assert_padding_contract(det, label, count)
+        assert_same_rows(det[:count], label[:count], sample, 1e-3)
+
+
+def error_lines(capsys):
+    return [line for line in capsys.readouterr().err.splitlines()
+            if line.strip()]
+
+
+@pytest.mark.parametrize('damage', ['random bytes', 'truncated'])
+def test_unreadable_onnx_is_one_error_line_in_test_and_demo(
+        fpn, toy_ade20k, tmp_path, monkeypatch, capsys, damage):
+    bad = tmp_path / 'model.onnx'
+    data = open(fpn['onnx'], 'rb').read()
+    bad.write_bytes(np.random.default_rng(0).bytes(4096)
+                    if damage == 'random bytes' else data[:len(data) // 2])
+    image = osp.join(toy_ade20k['val_img_dir'],
+                     sorted(os.listdir(toy_ade20k['val_img_dir']))[0])
+    for tool, argv in (('test', [FPN_TOY, bad, '--work-dir', tmp_path]),
+                       ('demo', [image, FPN_TOY, bad, '--out',
+                                 tmp_path / 'demo.png'])):
+        assert run_tool_in_process(monkeypatch, tool, *argv) == 2
+        [line] = error_lines(capsys)
+        assert line.startswith('error: ') and str(bad) in line, line
+        assert 'not an ONNX model' in line
+
+
+def test_onnx_with_another_num_classes_is_refused(
+        retinanet, fpn, toy_coco, toy_ade20k, tmp_path, monkeypatch, capsys):
+    """tools/test.py (detector), tools/demo.py and init_onnx_model
+    (segmentor) name the file's and the config's number of classes."""
+    from mmengine.config import Config
+
+    from mmevit.errors import ConfigError
+    options = {**det_options(toy_coco), 'model.bbox_head.num_classes': 5}
+    assert run_tool_in_process(
+        monkeypatch, 'test', RETINA_TOY, retinanet['onnx'], '--work-dir',
+        tmp_path, '--cfg-options',
+        *[f'{key}={value}' for key, value in options.items()]) == 2
+    [line] = error_lines(capsys)
+    assert line == (f'error: {retinanet["onnx"]} was exported with 3 '
+                    'classes; the config has model.bbox_head.num_classes=5 '
+                    '(export it from this config with tools/deploy.py)')
+    config = tmp_path / 'fpn_7_classes.py'
+    config.write_text(f'_base_ = {FPN_TOY!r}\n'
+                      'model = dict(decode_head=dict(num_classes=7))\n')
+    image = osp.join(toy_ade20k['val_img_dir'],
+                     sorted(os.listdir(toy_ade20k['val_img_dir']))[0])
+    assert run_tool_in_process(monkeypatch, 'demo', image, config,
+                               fpn['onnx'], '--out', tmp_path / 'x.png') == 2
+    [line] = error_lines(capsys)
+    assert 'exported with 4 classes; the config has ' \
+        'model.decode_head.num_classes=7' in line
+    assert not (tmp_path / 'x.png').exists()
+    with pytest.raises(ConfigError, match='exported with 4 classes'):
+        init_onnx_model(Config.fromfile(str(config)), fpn['onnx'])
+
+
+@pytest.fixture(scope='module')
+def faster_rcnn(toy_coco):
+    """Toy Faster R-CNN (Mask R-CNN without its mask head), random weights
+    made to predict."""
+    torch.manual_seed(0)
+    cfg, _, model = build_model(MASK_TOY, {
+        **det_options(toy_coco), 'model.roi_head.mask_head': None,
+        'model.roi_head.mask_roi_extractor': None, **MASK_TEST_CFG})
+    model.init_weights()
+    nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
+    nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
+    model.eval()
+    return lambda: (cfg, model)  # a short repr in hypothesis' reports
+
+
+@DRAW
+@given(batch=image_batches(max_side=200), test=drawn_test_cfg())
+def test_faster_rcnn_export_gives_predicts_detections_for_any_test_cfg(
+        faster_rcnn, batch, test):
+    """The exported module of Faster R-CNN under drawn RPN ``nms_pre`` and
+    ``min_bbox_size``, R-CNN ``score_thr`` and a K below, at or above the
+    count: PyTorch predict's detections, then padding rows."""
+    from mmevit.deploy import export_wrapper
+    cfg, model = faster_rcnn()
+    inputs, data_samples = pipeline_batch(cfg, model, *batch)
+    rpn_cfg, rcnn_cfg = model.rpn_head.test_cfg, model.roi_head.test_cfg
+    rpn_cfg.update(nms_pre=test['nms_pre'],
+                   min_bbox_size=test['min_bbox_size'])
+    score_thr = 1. if test['count'] == '0' else test['score_thr'] / 3
+    unlimited = predict_with(model, rcnn_cfg, inputs, data_samples,
+                             score_thr=score_thr, max_per_img=1000)
+    most = max(len(sample.pred_instances) for sample in unlimited)
+    max_per_img = max_per_img_for(test['count'], most, test['extra'])
+    assume(max_per_img is not None)
+    expected = predict_with(model, rcnn_cfg, inputs, data_samples,
+                            max_per_img=max_per_img)
+    image_size = torch.tensor([s.img_shape for s in data_samples])
+    with torch.no_grad():
+        dets, labels = export_wrapper('mmdet', model)(inputs, image_size)
+    assert dets.shape == (len(inputs), max_per_img, 5)
+    for det, label, sample in zip(dets, labels, expected):
+        reference = sample.pred_instances
+        count = len(reference)
+        assert_padding_contract(det, label, count)
+        assert_same_rows(det[:count], label[:count], sample, 2e-3)
+
+
+def test_running_a_file_does_not_import_the_exporter():
+    """The runtime (tools/test.py, demo.py on an .onnx) imports neither the
+    exporter nor its custom ops (torch.library.custom_op, torch >= 2.4)."""
+    import subprocess
+    code = ('import sys, mmevit.deploy, mmevit.deploy.runtime; '
+            'print(sorted(m for m in ("mmevit.deploy.export", '
+            '"mmevit.deploy.ops") if m in sys.modules))')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == '[]', result.stdout

@@ -2,20 +2,20 @@
 models for the test loop (registered as ``OnnxDetector`` in mmdet and
 ``OnnxSegmentor`` in mmseg on import), and inference on images.
 
-The exporter (:mod:`.export`) is imported on first use: it needs a newer
-torch (:data:`mmevit.stack.EXPORT_MIN_TORCH`) than running a file does.
-"""
+The exporter's functions are imported on first use: running an existing
+file needs neither ``torch.onnx`` nor the exporter's custom ops, nor the
+newer torch the exporter needs (:data:`mmevit.stack.EXPORT_MIN_TORCH`)."""
 from .runtime import OnnxDetector, OnnxSegmentor, inference_onnx, init_onnx_model, onnx_model_cfg
 
-_EXPORTER_NAMES = ('build_model', 'export_onnx', 'export_wrapper',
-                   'fold_batch_norm')
+_EXPORT_NAMES = ('build_model', 'export_onnx', 'export_wrapper',
+                 'fold_batch_norm')
 
-__all__ = [*_EXPORTER_NAMES, 'OnnxDetector', 'OnnxSegmentor',
-           'inference_onnx', 'init_onnx_model', 'onnx_model_cfg']
+__all__ = [*_EXPORT_NAMES, 'OnnxDetector', 'OnnxSegmentor', 'inference_onnx',
+           'init_onnx_model', 'onnx_model_cfg']
 
 
 def __getattr__(name):
-    if name in _EXPORTER_NAMES:
+    if name in _EXPORT_NAMES:
         from . import export
         return getattr(export, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

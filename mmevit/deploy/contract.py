@@ -1,11 +1,21 @@
-"""The inputs and outputs of mmevit's exported ``.onnx`` files, shared by
-the exporter and the runtime (which needs no exporter, so it runs on torch
-versions the exporter does not support)."""
+"""The input/output names and metadata keys of an exported file.
+
+Shared by the exporter and the runtime without importing either: running
+an existing file needs neither ``torch.onnx`` nor the exporter's custom ops.
+"""
 INPUT_NAME = 'input'
 IMAGE_SIZE_NAME = 'image_size'
-#: The input names of an exported file of each task.
-TASK_INPUTS = {'mmdet': (INPUT_NAME, IMAGE_SIZE_NAME), 'mmseg': (INPUT_NAME, )}
-#: The output names an exported file of each task may have: detectors
-#: without and with masks, segmentors.
+SCALE_FACTOR_NAME = 'scale_factor'
+#: The input names an exported file of each task may have (a dense
+#: detector exported with ``min_bbox_size > 0`` takes ``scale_factor``).
+TASK_INPUTS = {'mmdet': ((INPUT_NAME, IMAGE_SIZE_NAME),
+                         (INPUT_NAME, IMAGE_SIZE_NAME, SCALE_FACTOR_NAME)),
+               'mmseg': ((INPUT_NAME, ), )}
+#: The output names an exported file of each task may have.
 TASK_OUTPUTS = {'mmdet': (('dets', 'labels'), ('dets', 'labels', 'masks')),
                 'mmseg': (('seg_logits', ), )}
+#: Metadata keys of an exported file: the task (``'mmdet'``/``'mmseg'``),
+#: the model's number of classes and the dataset's classes and palette
+#: (JSON).
+METADATA_KEYS = {'task': 'mmevit_task', 'num_classes': 'num_classes',
+                 'dataset_meta': 'dataset_meta'}

@@ -8,7 +8,13 @@ stays dynamic. NMS is :func:`mmevit.deploy.ops.nms` (ONNX
 
 Inputs: ``input`` (N, 3, H, W), the normalised (and padded) batch, and
 ``image_size`` (N, 2) int64, each image's height and width without the
-padding (mmdet's ``img_shape``), to which boxes are clipped.
+padding (mmdet's ``img_shape``), to which boxes are clipped. With
+``test_cfg.min_bbox_size > 0`` also ``scale_factor`` (N, 2) float, each
+image's resize factor (mmdet's ``scale_factor``, width and height): as
+mmdet's ``_bbox_post_process`` (``rescale=True``), the graph drops the boxes
+whose width or height in the original image (input pixels divided by the
+factor) is not larger than ``min_bbox_size``; ones filter in input pixels
+(mmdet's ``rescale=False``).
 
 Outputs, padded to ``K = test_cfg.max_per_img`` detections per image:
 ``dets`` (N, K, 5) float ``x1, y1, x2, y2, score`` in input-image pixels,
@@ -75,13 +81,13 @@ class DenseDetectorExport(nn.Module):
             whose head passes :func:`uses_base_post_processing`.
     """
 
-    input_names = ('input', 'image_size')
     output_names = ('dets', 'labels')
 
     def __init__(self, detector):
         super().__init__()
         self.detector = detector
         self.head = detector.bbox_head
+        self.num_classes = self.head.num_classes
         cfg = self.head.test_cfg
         self.nms_pre = cfg.get('nms_pre', -1)
         self.score_thr = cfg.get('score_thr', 0)
@@ -92,7 +98,14 @@ class DenseDetectorExport(nn.Module):
             raise ValueError(f'test_cfg.nms.type={cfg.nms.type!r}: the '
                              "exporter supports 'nms'")
 
-    def forward(self, x, image_size):
+    @property
+    def input_names(self):
+        """``input``, ``image_size`` and, where the size filter depends on
+        the resize (``min_bbox_size > 0``), ``scale_factor``."""
+        names = ('input', 'image_size')
+        return names + ('scale_factor', ) if self.min_bbox_size > 0 else names
+
+    def forward(self, x, image_size, scale_factor=None):
         outs = self.head(self.detector.extract_feat(x))
         score_factors = outs[2] if len(outs) > 2 else [None] * len(outs[0])
         priors = self.head.prior_generator.grid_priors(
@@ -103,10 +116,20 @@ class DenseDetectorExport(nn.Module):
         boxes, scores, labels = (torch.cat(parts, 1) for parts in zip(*levels))
         boxes = clip_to_image(boxes, image_size)
         if self.min_bbox_size >= 0:
-            size = boxes[..., 2:] - boxes[..., :2]
-            big_enough = (size > self.min_bbox_size).all(-1)
-            scores = torch.where(big_enough, scores, INVALID)
+            scores = torch.where(self._big_enough(boxes, scale_factor),
+                                 scores, INVALID)
         return self._per_class_nms(boxes, scores, labels)
+
+    def _big_enough(self, boxes, scale_factor):
+        """(N, B) whether the boxes are wider and higher than
+        ``min_bbox_size`` in the original image, as mmdet checks them after
+        rescaling (``scale_factor`` (N, 2) width and height factors; None
+        for input pixels)."""
+        if scale_factor is not None:
+            inverse = 1 / scale_factor.to(boxes.dtype)
+            boxes = boxes * inverse.repeat(1, 2)[:, None, :]
+        size = boxes[..., 2:] - boxes[..., :2]
+        return (size > self.min_bbox_size).all(-1)
 
     def _level_candidates(self, cls_score, bbox_pred, score_factor, priors):
         """Top ``nms_pre`` (prior, class) pairs of one level, decoded."""
@@ -162,6 +185,8 @@ class DenseDetectorExport(nn.Module):
         top_boxes = boxes.gather(
             1, pair_box[index][..., None].expand(-1, -1, 4))
         dets = torch.cat([top_boxes, top[..., None]], -1)
+        # Dropped pairs tie with the padding at INVALID: whichever top-k
+        # picks, those rows are padding (zeros, label -1).
         valid = top > INVALID / 2
         dets = torch.where(valid[..., None], dets, 0.)
-        return dets, pair_class[index]
+        return dets, torch.where(valid, pair_class[index], -1)

@@ -4,8 +4,9 @@ The graph takes the normalised image batch ``input`` (N, 3, H, W) and ends
 with the final predictions (see :mod:`.dense_detector` and
 :mod:`.segmentor` for the outputs). It is written with torch's
 ``torch.export``-based exporter; custom ops carry their ONNX translations,
-so plain onnxruntime runs the file. The task and the dataset's classes and
-palette are stored in the file's metadata.
+so plain onnxruntime runs the file. The task, the model's number of
+classes and the dataset's classes and palette are stored in the file's
+metadata (:data:`.contract.METADATA_KEYS`).
 """
 import json
 import os
@@ -20,7 +21,7 @@ from ..stack import require_export_torch
 
 require_export_torch()  # before .ops, which defines torch.library custom ops
 
-from .contract import IMAGE_SIZE_NAME  # noqa: E402
+from .contract import IMAGE_SIZE_NAME, METADATA_KEYS, SCALE_FACTOR_NAME  # noqa: E402
 from .dense_detector import DenseDetectorExport, uses_base_post_processing  # noqa: E402
 from .ops import ONNX_TRANSLATIONS  # noqa: E402
 from .segmentor import SegmentorExport  # noqa: E402
@@ -112,15 +113,20 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
         image_size[0] -= 1
         args += (image_size, )
         dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
+    if SCALE_FACTOR_NAME in wrapper.input_names:
+        args += (torch.full((len(x), 2), 1.5), )
+        dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
     with torch.no_grad():
         program = torch.onnx.export(
             wrapper.eval(), args, input_names=list(wrapper.input_names),
             output_names=list(wrapper.output_names), opset_version=opset,
             dynamo=True, dynamic_shapes=dynamic_shapes,
             custom_translation_table=ONNX_TRANSLATIONS, verbose=False)
-    metadata = {'mmevit_task': task}
+    metadata = {METADATA_KEYS['task']: task,
+                METADATA_KEYS['num_classes']: str(wrapper.num_classes)}
     if dataset_meta:
-        metadata['dataset_meta'] = json.dumps(_jsonable(dataset_meta))
+        metadata[METADATA_KEYS['dataset_meta']] = json.dumps(
+            _jsonable(dataset_meta))
     program.model.metadata_props.update(metadata)
     partial = f'{path}.partial'
     try:

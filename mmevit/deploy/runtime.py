@@ -24,8 +24,15 @@ from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 
 from ..engine import task_of
-from ..errors import ConfigError
-from .contract import IMAGE_SIZE_NAME, INPUT_NAME, TASK_INPUTS, TASK_OUTPUTS
+from ..errors import CheckpointError, ConfigError
+from .contract import (
+    IMAGE_SIZE_NAME,
+    INPUT_NAME,
+    METADATA_KEYS,
+    SCALE_FACTOR_NAME,
+    TASK_INPUTS,
+    TASK_OUTPUTS,
+)
 
 
 class OnnxSession:
@@ -37,30 +44,26 @@ class OnnxSession:
         num_threads (int): onnxruntime intra-op threads; 0 lets it choose.
 
     Raises:
+        CheckpointError: The file is not an ONNX model onnxruntime loads
+            (random bytes, truncated).
         ConfigError: The file's inputs/outputs are not those of ``task``.
     """
 
     def __init__(self, path, task, num_threads=0):
-        import onnxruntime as ort
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'ONNX file not found: {path}')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads
-        self.session = ort.InferenceSession(
-            path, options, providers=['CPUExecutionProvider'])
+        self.session = _load_session(path, num_threads)
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
-        expected = TASK_OUTPUTS[task]
-        if self.input_names != TASK_INPUTS[task] or \
-                self.output_names not in expected:
-            choices = ' or '.join(str(list(names)) for names in expected)
-            raise ConfigError(
-                f'{path} has inputs {list(self.input_names)} and outputs '
-                f'{list(self.output_names)}; a {task} config needs inputs '
-                f'{list(TASK_INPUTS[task])} and outputs {choices} (export it '
-                'from this config with tools/deploy.py)')
+        _check_names(path, task, 'outputs', self.output_names,
+                     TASK_OUTPUTS[task])
+        _check_names(path, task, 'inputs', self.input_names,
+                     TASK_INPUTS[task])
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.dataset_meta = json.loads(meta.get('dataset_meta', '{}'))
+        num_classes = meta.get(METADATA_KEYS['num_classes'])
+        #: int | None: The exported model's number of classes (None in a
+        #: file exported before mmevit recorded it).
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.dataset_meta = json.loads(
+            meta.get(METADATA_KEYS['dataset_meta'], '{}'))
         # As mmdet/mmseg datasets have them: a tuple of class names and a
         # list of colour tuples (JSON made lists of both).
         if 'classes' in self.dataset_meta:
@@ -69,7 +72,7 @@ class OnnxSession:
             self.dataset_meta['palette'] = [
                 tuple(colour) for colour in self.dataset_meta['palette']]
 
-    def __call__(self, inputs, image_size=None):
+    def __call__(self, inputs, image_size=None, scale_factor=None):
         """Run on a float tensor batch; returns the outputs as tensors.
 
         Args:
@@ -77,6 +80,9 @@ class OnnxSession:
             image_size (Sequence, optional): A detector's (height, width)
                 of each image without the padding (``img_shape``).
                 Defaults to the whole tensor.
+            scale_factor (Sequence, optional): A detector's (width, height)
+                resize factor of each image (mmdet's ``scale_factor``), for
+                a file with a ``scale_factor`` input. Defaults to ones.
         """
         feeds = {INPUT_NAME: inputs.detach().float().cpu().numpy()}
         if IMAGE_SIZE_NAME in self.input_names:
@@ -84,8 +90,49 @@ class OnnxSession:
                 image_size = [inputs.shape[2:]] * len(inputs)
             feeds[IMAGE_SIZE_NAME] = np.array(
                 [[int(h), int(w)] for h, w in image_size], dtype=np.int64)
+        if SCALE_FACTOR_NAME in self.input_names:
+            if scale_factor is None:
+                scale_factor = [(1., 1.)] * len(inputs)
+            feeds[SCALE_FACTOR_NAME] = np.array(
+                [[float(w), float(h)] for w, h in scale_factor],
+                dtype=np.float32)
         arrays = self.session.run(None, feeds)
         return [torch.from_numpy(array) for array in arrays]
+
+
+def _load_session(path, num_threads):
+    """An onnxruntime CPU session of ``path``.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        CheckpointError: onnxruntime cannot load it (not an ONNX model,
+            truncated).
+    """
+    import onnxruntime as ort
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'ONNX file not found: {path}')
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    try:
+        return ort.InferenceSession(path, options,
+                                    providers=['CPUExecutionProvider'])
+    except Exception as err:  # onnxruntime's InvalidProtobuf, Fail, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else \
+            type(err).__name__
+        raise CheckpointError(
+            f'{path} is not an ONNX model that onnxruntime can load (not '
+            f'from tools/deploy.py, or truncated): {reason}') from None
+
+
+def _check_names(path, task, kind, names, choices):
+    """Raise a ConfigError when the file's input or output ``names`` are
+    none of the ``choices`` of a ``task`` config."""
+    if names in choices:
+        return
+    wanted = ' or '.join(str(list(choice)) for choice in choices)
+    raise ConfigError(
+        f'{path} has {kind} {list(names)}; a {task} config needs {kind} '
+        f'{wanted} (export it from this config with tools/deploy.py)')
 
 
 @DET_MODELS.register_module()
@@ -113,7 +160,8 @@ class OnnxDetector(BaseDetector):
         self.mask_thr_binary = mask_thr_binary
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        dets, labels, *masks = self._forward(batch_inputs, batch_data_samples)
+        dets, labels, *masks = self._forward(batch_inputs, batch_data_samples,
+                                             rescale)
         results = []
         for index, (det, label, sample) in enumerate(
                 zip(dets, labels, batch_data_samples)):
@@ -149,12 +197,17 @@ class OnnxDetector(BaseDetector):
                 (pasted * 255).to(torch.uint8))
         return masks
 
-    def _forward(self, batch_inputs, batch_data_samples=None):
+    def _forward(self, batch_inputs, batch_data_samples=None, rescale=True):
         """The file's outputs; boxes are clipped to each sample's
-        ``img_shape`` (the whole tensor without samples)."""
-        sizes = None if batch_data_samples is None else [
-            sample.img_shape[:2] for sample in batch_data_samples]
-        return tuple(self.session(batch_inputs, sizes))
+        ``img_shape`` (the whole tensor without samples) and, with
+        ``rescale``, a file's ``min_bbox_size`` applies to the original
+        image (each sample's ``scale_factor``), as in mmdet."""
+        if batch_data_samples is None:
+            return tuple(self.session(batch_inputs))
+        sizes = [sample.img_shape[:2] for sample in batch_data_samples]
+        factors = [sample.scale_factor for sample in batch_data_samples
+                   ] if rescale else None
+        return tuple(self.session(batch_inputs, sizes, factors))
 
     def loss(self, batch_inputs, batch_data_samples):
         raise NotImplementedError('an ONNX model cannot be trained')
@@ -213,6 +266,35 @@ class OnnxSegmentor(BaseSegmentor):
         raise NotImplementedError('the ONNX file ends with predictions')
 
 
+def config_num_classes(cfg, task):
+    """The number of classes of ``cfg``'s model and the key that sets it.
+
+    Returns:
+        tuple[int | None, str]: ``num_classes`` of the box head (RoI head's
+        for a two-stage detector) or decode head; None where the config
+        leaves it to the head's default.
+    """
+    if task == 'mmseg':
+        head, key = cfg.model.decode_head, 'model.decode_head'
+    elif cfg.model.get('roi_head'):
+        head, key = cfg.model.roi_head.bbox_head, 'model.roi_head.bbox_head'
+    else:
+        head, key = cfg.model.get('bbox_head') or {}, 'model.bbox_head'
+    return head.get('num_classes'), f'{key}.num_classes'
+
+
+def check_num_classes(session, cfg, task, onnx_file):
+    """Raise a ConfigError when the file was exported with another number
+    of classes than ``cfg``'s model has (files without the metadata pass).
+    """
+    num_classes, key = config_num_classes(cfg, task)
+    if None in (session.num_classes, num_classes) or \
+            session.num_classes == num_classes:
+        return
+    raise ConfigError(
+        f'{onnx_file} was exported with {session.num_classes} classes; the '
+        f'config has {key}={num_classes} (export it from this config with '
+        'tools/deploy.py)')
 
 
 def onnx_model_cfg(cfg, task, onnx_file):
@@ -222,11 +304,13 @@ def onnx_model_cfg(cfg, task, onnx_file):
     file exactly what it feeds the PyTorch model.
 
     Raises:
-        ConfigError: The file's inputs/outputs are not those of ``task``,
-            or it has ``masks`` where the config's model has no mask head
-            (or the other way round).
+        CheckpointError: onnxruntime cannot load the file.
+        ConfigError: The file's task, inputs/outputs or number of classes
+            are not those of the config, or it has ``masks`` where the
+            config's model has no mask head (or the other way round).
     """
     session = OnnxSession(onnx_file, task)  # names a wrong file now
+    check_num_classes(session, cfg, task, onnx_file)
     model = dict(onnx_file=onnx_file,
                  data_preprocessor=cfg.model.get('data_preprocessor'))
     if task == 'mmdet':

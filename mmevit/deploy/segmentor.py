@@ -71,6 +71,7 @@ class SegmentorExport(nn.Module):
         super().__init__()
         replace_frozen_upsample(segmentor)
         self.segmentor = segmentor
+        self.num_classes = segmentor.decode_head.num_classes
 
     def forward(self, x):
         feats = self.segmentor.extract_feat(x)

@@ -98,6 +98,7 @@ class TwoStageDetectorExport(nn.Module):
         self.rpn_head = detector.rpn_head
         self.roi_head = detector.roi_head
         self.with_mask = self.roi_head.with_mask
+        self.num_classes = self.roi_head.bbox_head.num_classes
         self.input_names = ('input', 'image_size')
         self.output_names = ('dets', 'labels', 'masks')[:3 if self.with_mask
                                                          else 2]
