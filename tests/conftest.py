@@ -33,6 +33,14 @@ for folder in ('tools/analysis_tools', 'tools/data'):
 from official_baseline import randomize_weights  # noqa: E402, F401 (for the tests)
 from toy_shapes import make_coco_toy  # noqa: E402
 
+from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least  # noqa: E402
+
+#: Marks a test that exports ONNX files (the exporter needs a newer torch
+#: than the rest of mmevit; tests/test_stack.py checks its error on older).
+needs_exporter = pytest.mark.skipif(
+    not torch_at_least(EXPORT_MIN_TORCH),
+    reason=f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}')
+
 
 def run_tool(*args, check=True, timeout=600, env=None):
     """Run ``python ARGS`` from the repository root (as a user runs the

@@ -6,7 +6,7 @@ import os.path as osp
 import mmdet
 import pytest
 import torch
-from conftest import randomize_weights
+from conftest import needs_exporter, randomize_weights
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -166,6 +166,7 @@ def test_benchmark_realtime_times_configs_side_by_side():
         tool.parse_args([M0_TOY, '--reference', '1'])
 
 
+@needs_exporter
 def test_exported_onnx_matches_pytorch_predict(tmp_path):
     # The deploy exporter on the M0 RTMDet, traced at 160x192 and checked at
     # a size that is neither the traced one nor a window multiple. Seeded

@@ -8,7 +8,7 @@ import get_flops
 import pytest
 import torch
 from complexity import PAPER_COMPLEXITY, classifier_complexity
-from conftest import run_tool
+from conftest import needs_exporter, run_tool
 from export_onnx import check_onnx, compare_latency, export_onnx
 
 from mmevit.models import EfficientViT
@@ -18,6 +18,7 @@ RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
 BENCHMARK = 'tools/analysis_tools/benchmark.py'
 
 
+@needs_exporter
 def test_onnx_round_trip_two_sizes(tmp_path):
     arch = dict(embed_dims=[32, 48, 64], depths=[1, 1, 1],
                 num_heads=[2, 3, 2], q_kernels=[5, 3, 3])

@@ -169,3 +169,55 @@ def test_export_on_an_older_torch_stops_with_one_line(monkeypatch, capsys,
                    f'{torch.__version__} is installed. Running an existing '
                    '.onnx file works on this torch\n')
     assert not out.exists()
+
+
+def segmentor_onnx(path, num_classes):
+    """A minimal file of the segmentor contract (a 1x1 convolution to
+    ``seg_logits``), written with onnx's own helpers: no torch exporter."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    weight = np.random.default_rng(0).normal(
+        size=(num_classes, 3, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['input', 'weight'], ['seg_logits'])],
+        'segmentor',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                       ['N', 3, 'H', 'W'])],
+        [helper.make_tensor_value_info('seg_logits', TensorProto.FLOAT,
+                                       ['N', num_classes, 'H', 'W'])],
+        [numpy_helper.from_array(weight, 'weight')])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])
+    model.ir_version = 8
+    helper.set_model_props(model, {'mmevit_task': 'mmseg',
+                                   'num_classes': str(num_classes)})
+    onnx.save(model, str(path))
+
+
+def test_an_onnx_file_runs_on_every_supported_torch(tmp_path):
+    """tools/test.py evaluates an .onnx file in onnxruntime without
+    importing the exporter (on torch 2.1 it could not be imported)."""
+    from mmengine.config import Config
+    from toy_shapes import make_ade20k_toy
+    config = 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py'
+    data = make_ade20k_toy(str(tmp_path / 'ade'), num_train=2, num_val=2,
+                           min_size=64, max_size=96, show_progress=False)
+    path = tmp_path / 'segmentor.onnx'
+    segmentor_onnx(path, Config.fromfile(config).model.decode_head.num_classes)
+    options = [f'{split}_dataloader.{key}={value}'
+               for split in ('val', 'test') for key, value in (
+                   ('dataset.data_root', data['data_root']),
+                   ('num_workers', 0), ('persistent_workers', False))]
+    script = f'''
+        import sys, runpy
+        sys.argv = ['tools/test.py', {config!r}, {str(path)!r},
+                    '--work-dir', {str(tmp_path / 'work')!r},
+                    '--cfg-options', *{options!r}]
+        try:
+            runpy.run_path('tools/test.py', run_name='__main__')
+        finally:
+            print('exporter imported:', 'mmevit.deploy.export' in sys.modules)
+    '''
+    result = python(script, env={'OMP_NUM_THREADS': '1'})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'mIoU' in result.stdout + result.stderr
+    assert 'exporter imported: False' in result.stdout
