@@ -208,8 +208,13 @@ def test_few_iterations_lower_the_loss(path, iters, toy_coco, tmp_path):
 def trained_mask_rcnn(toy_coco, tmp_path_factory):
     """tools/train.py: one epoch of the toy Mask R-CNN."""
     work_dir = tmp_path_factory.mktemp('mask_rcnn')
+    # val_interval 1: mmengine 0.10.3 validates only at its multiples;
+    # score_thr 0: the untrained model's validation always has detections,
+    # so the log has its metrics line on every stack
     options = toy_options(toy_coco, **{'train_cfg.max_epochs': 1,
-                                       'default_hooks.logger.interval': 1})
+                                       'train_cfg.val_interval': 1,
+                                       'default_hooks.logger.interval': 1,
+                                       'model.test_cfg.rcnn.score_thr': 0.0})
     run_tool('tools/train.py', MASK_TOY, '--work-dir', str(work_dir),
              *as_cli(options))
     checkpoint = work_dir / 'epoch_1.pth'
@@ -220,8 +225,7 @@ def trained_mask_rcnn(toy_coco, tmp_path_factory):
 
 def test_tools_test_prints_bbox_and_segm_metrics(trained_mask_rcnn, toy_coco,
                                                  tmp_path):
-    options = dict(trained_mask_rcnn['options'])
-    options['model.test_cfg.rcnn.score_thr'] = 0.0  # an untrained model
+    options = trained_mask_rcnn['options']
     out = tmp_path / 'results.pkl'
     result = run_tool('tools/test.py', MASK_TOY, trained_mask_rcnn['checkpoint'],
                       '--work-dir', str(tmp_path), '--out', str(out),

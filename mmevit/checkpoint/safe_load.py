@@ -12,6 +12,7 @@ through :data:`ALLOWLIST_PICKLE`, a ``pickle`` module whose unpickler
 resolves only the allowlisted names.
 """
 import _codecs
+import _compat_pickle
 import collections
 import functools
 import os.path as osp
@@ -100,6 +101,11 @@ class _AllowlistUnpickler(pickle.Unpickler):
     """An unpickler that resolves only allowlisted globals."""
 
     def find_class(self, module, name):
+        # protocol 2 pickles (torch.save's) name Python 2 modules, such as
+        # __builtin__ for builtins; pickle.Unpickler.find_class maps them
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module),
+                             name))
         try:
             return _allowlist()[f'{module}.{name}']
         except KeyError:
