@@ -6,7 +6,7 @@ needs that arrived after 2.1 are reached through this module; the ONNX
 exporter alone needs a newer torch (:data:`EXPORT_MIN_TORCH`).
 """
 import re
-from importlib import metadata
+from importlib import import_module, metadata
 
 #: Oldest version of each package ``import mmevit`` works with; the README's
 #: support table says which versions are tested.
@@ -28,10 +28,15 @@ def release(version):
 
 
 def installed_version(package):
-    """The installed version of ``package``, or None."""
+    """The installed version of ``package`` (its distribution's, else its
+    module's ``__version__``: conda or source builds, mmcv-lite), or None."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
+        pass
+    try:
+        return import_module(package).__version__
+    except (ImportError, AttributeError):
         return None
 
 
