@@ -496,7 +496,7 @@ def pipeline_batch(cfg, model, images, scale, keep_ratio):
         name = step['type'].rpartition('.')[2]
         if name == 'LoadAnnotations':
             continue
-        step = dict(step, type='mmdet.' + name.replace(
+        step = dict(step, type=f'{cfg.default_scope}.' + name.replace(
             'LoadImageFromFile', 'LoadImageFromNDArray'))
         if name == 'Resize':
             step.update(scale=scale, keep_ratio=keep_ratio)
@@ -605,6 +605,43 @@ def test_retinanet_file_gives_predicts_detections_through_the_pipeline(
 def test_mask_rcnn_file_gives_predicts_detections_through_the_pipeline(
         mask_rcnn, batch):
     check_file_against_pytorch(mask_rcnn, *batch)
+
+
+@pytest.fixture(scope='module')
+def fpn_models(fpn):
+    """The toy Semantic FPN's config, PyTorch model and file in
+    ``OnnxSegmentor``."""
+    models = fpn['cfg'], fpn['model'], init_onnx_model(fpn['cfg'], fpn['onnx'])
+    return lambda: models  # a short repr in hypothesis' reports
+
+
+@DRAW
+@given(batch=image_batches(max_side=200), size=st.tuples(
+    st.integers(24, 200), st.integers(24, 200)))
+def test_fpn_file_gives_predicts_label_maps_through_the_pipeline(
+        fpn_models, batch, size):
+    """The Semantic FPN file (in ``OnnxSegmentor``) against its PyTorch
+    model through the test pipeline: logits and label maps of the original
+    image, for drawn sizes, resizes and batches (mmseg's test batches hold
+    images of one size, padded to the size divisor)."""
+    cfg, model, onnx_model = fpn_models()
+    images, scale, keep_ratio = batch
+    images = [(seed, *size, mean, spread)
+              for seed, _, _, mean, spread in images]
+    inputs, data_samples = pipeline_batch(cfg, model, images, scale,
+                                          keep_ratio)
+    with torch.no_grad():
+        expected = model.predict(inputs, copy.deepcopy(data_samples))
+    actual = onnx_model.predict(inputs, copy.deepcopy(data_samples))
+    for result, reference in zip(actual, expected):
+        labels, reference_labels = (sample.pred_sem_seg.data[0]
+                                    for sample in (result, reference))
+        assert labels.shape == reference_labels.shape == reference.ori_shape
+        torch.testing.assert_close(result.seg_logits.data,
+                                   reference.seg_logits.data, rtol=0,
+                                   atol=1e-4)
+        agreement = (labels == reference_labels).float().mean().item()
+        assert agreement >= 0.999, agreement
 
 
 def test_retinanet_file_without_detections_gives_none(retinanet):
