@@ -99,15 +99,18 @@ def build_cfg(args):
     return cfg
 
 
+def test(cfg):
+    runner = build_runner(cfg)
+    check_model_channels(runner.model)
+    with explain_data_errors(cfg, 'test'):
+        runner.test()
+
+
 def main():
     args = parse_args()
     with exit_on_user_error():
-        cfg = build_cfg(args)
-        runner = build_runner(cfg)
-        check_model_channels(runner.model)
-        with explain_data_errors(cfg, 'test'):
-            runner.test()
-    end_distributed()
+        test(build_cfg(args))
+    end_distributed()  # the runner is out of scope
 
 
 if __name__ == '__main__':

@@ -70,16 +70,20 @@ def build_cfg(args):
     return cfg
 
 
+def train(cfg):
+    runner = build_runner(cfg)
+    check_model_channels(runner.model)
+    with explain_data_errors(cfg, 'train'):
+        runner.train()
+
+
 def main():
     args = parse_args()
     with exit_on_user_error():
         cfg = build_cfg(args)
         with exclusive_work_dir(cfg.work_dir):
-            runner = build_runner(cfg)
-            check_model_channels(runner.model)
-            with explain_data_errors(cfg, 'train'):
-                runner.train()
-    end_distributed()
+            train(cfg)
+    end_distributed()  # the runner is out of scope
 
 
 if __name__ == '__main__':

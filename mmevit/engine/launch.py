@@ -1,4 +1,5 @@
 """Config adjustments that let mmdet/mmseg configs run on CPU-only torch."""
+import gc
 import os
 
 import torch
@@ -75,10 +76,18 @@ def prepare_cpu_distributed(cfg):
 
 
 def end_distributed():
-    """Destroy the process group of a distributed run once every rank has
-    finished, so that no rank tears down its connections while another still
-    uses them, and none exits with a live group (torch's advice; an exit with
-    a live group may abort)."""
+    """End a distributed run once every rank has finished: free what still
+    holds the process group, then destroy it.
+
+    Call it after the runner is out of scope. The runner and its loops refer
+    to each other, so its DDP wrapper, whose reducer holds the gloo group,
+    lives until a cyclic garbage collection; left to the interpreter's exit,
+    that frees the group's C++ worker threads while Python is torn down,
+    which now and then aborts the process ("terminate called without an
+    active exception"). The barrier keeps any rank from tearing down its
+    connections while another still uses them.
+    """
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
