@@ -160,8 +160,8 @@ def quantize(args, cfg, task, fp32_file):
     check_num_classes(session, cfg, task, fp32_file)
     if args.calib_dir:
         source = args.calib_dir
-        batches = calibration.folder_batches(cfg, task, calibration.folder_images(
-            args.calib_dir, args.calib_images))
+        files = calibration.folder_images(args.calib_dir, args.calib_images)
+        batches = calibration.folder_batches(cfg, task, files)
     else:
         source = 'the test dataset'
         batches = calibration.dataset_batches(cfg, task, args.calib_images)
