@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: synthetic COCO-format data -> short CPU training of the toy
 # EfficientViT-M0 RetinaNet -> COCO evaluation -> pictures -> whole-model ONNX
-# export -> the same evaluation in onnxruntime, latency side by side.
+# export -> the same evaluation in onnxruntime, latency side by side -> the
+# file quantized to int8, evaluated and timed next to fp32.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -42,10 +43,19 @@ bbox_map() { grep -oE "coco/bbox_mAP: [0-9.]+" "$1" | tail -1 | cut -d' ' -f2; }
 echo "bbox mAP on the 100 validation images: PyTorch $(bbox_map "$WORK/test.log")," \
     "onnxruntime $(bbox_map "$WORK/test_onnx.log")"
 
+INT8="$WORK/retinanet_toy_int8.onnx"
+echo "==> quantizing $ONNX to $INT8 (int8 convolutions, calibrated on 16 training images)"
+"$PY" tools/deploy.py "$CONFIG" "$ONNX" --out "$INT8" --force --quantize int8 \
+    --calib-dir "$DATA/train" --calib-images 16 --shape 256x320 --compare-latency 10
+"$PY" tools/test.py "$CONFIG" "$INT8" --work-dir "$WORK/onnx_int8" \
+    > "$WORK/test_onnx_int8.log" 2>&1
+echo "bbox mAP on the 100 validation images: onnxruntime fp32" \
+    "$(bbox_map "$WORK/test_onnx.log"), int8 $(bbox_map "$WORK/test_onnx_int8.log")"
+
 echo "==> ONNX pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$ONNX" --out "$WORK/demo_onnx.png"
 VIS=$(ls -d "$WORK"/onnx/*/onnx_vis | tail -1)
 echo
 echo "demo done: predictions $WORK/demo.png (PyTorch), $WORK/demo_onnx.png (ONNX)," \
     "ground truth | ONNX prediction in $VIS, curves $WORK/curves.png," \
-    "logs $WORK/test.log $WORK/test_onnx.log"
+    "logs $WORK/test.log $WORK/test_onnx.log $WORK/test_onnx_int8.log"

@@ -9,7 +9,8 @@ from mmengine.config import Config
 from mmevit.checkpoint import load_model_checkpoint
 from mmevit.engine import check_model_channels, replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
-from mmevit.errors import DataError
+from mmevit.engine.precision import autocast_network, check_precision
+from mmevit.errors import ConfigError, DataError
 
 
 def parse_args():
@@ -24,16 +25,26 @@ def parse_args():
                         help='detection: hide boxes scoring below this')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='segmentation: opacity of the label overlay')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--bf16', dest='precision', action='store_const',
+                           const='bf16', help='run the network under '
+                           'bfloat16 autocast; post-processing stays float32')
+    precision.add_argument('--fp16', dest='precision', action='store_const',
+                           const='fp16', help='the same in float16 (CUDA)')
     return parser.parse_args()
 
 
-def build_model(cfg, checkpoint, init_model, datasets, device):
-    """The task's ``init_*`` model with the checkpoint loaded strictly."""
+def build_model(cfg, args, init_model, datasets):
+    """The task's ``init_*`` model with the checkpoint loaded strictly, on
+    ``args.device``, its network in ``args.precision`` if set."""
     model = init_model(cfg, None, device='cpu')
     check_model_channels(model)
-    meta = load_model_checkpoint(model, checkpoint).get('meta') or {}
+    meta = load_model_checkpoint(model, args.checkpoint).get('meta') or {}
     model.dataset_meta = dataset_meta(meta, cfg, datasets)
-    return model.to(device).eval()
+    model = model.to(args.device).eval()
+    if args.precision:
+        autocast_network(model, args.precision)
+    return model
 
 
 def dataset_meta(meta, cfg, datasets):
@@ -54,8 +65,7 @@ def dataset_meta(meta, cfg, datasets):
 def draw_detection(cfg, args, image):
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import DATASETS, VISUALIZERS
-    model = build_model(cfg, args.checkpoint, init_detector, DATASETS,
-                        args.device)
+    model = build_model(cfg, args, init_detector, DATASETS)
     result = inference_detector(model, image)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
@@ -68,8 +78,7 @@ def draw_detection(cfg, args, image):
 def draw_segmentation(cfg, args, image):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
     from mmseg.registry import DATASETS
-    model = build_model(cfg, args.checkpoint, init_model, DATASETS,
-                        args.device)
+    model = build_model(cfg, args, init_model, DATASETS)
     result = inference_model(model, image)
     show_result_pyplot(model, image, result, opacity=args.opacity,
                        show=False, out_file=args.out)
@@ -111,9 +120,21 @@ def draw_onnx(cfg, args, image):
     return f'label map with {len(result.pred_sem_seg.data.unique())} classes'
 
 
+def check_precision_args(args):
+    """One-line errors for --bf16/--fp16 where they cannot apply."""
+    if args.checkpoint.endswith('.onnx'):
+        raise ConfigError(f'--{args.precision} applies to PyTorch '
+                          f'checkpoints; {args.checkpoint} runs in its own '
+                          'precision (tools/deploy.py --quantize int8 '
+                          'makes an int8 file)')
+    check_precision(args.precision, args.device)
+
+
 def main():
     args = parse_args()
     with exit_on_user_error():
+        if args.precision:
+            check_precision_args(args)
         image = read_image(args.image)
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)

@@ -5,6 +5,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 
 from mmevit.engine import (
     build_runner,
@@ -17,6 +18,7 @@ from mmevit.engine import (
     task_of,
 )
 from mmevit.engine.cli import exit_on_user_error
+from mmevit.engine.precision import autocast_network, check_precision
 from mmevit.errors import ConfigError
 
 
@@ -37,6 +39,13 @@ def parse_args():
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. model.backbone.deploy=True')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--bf16', dest='precision', action='store_const',
+                           const='bf16', help='run the network under '
+                           'bfloat16 autocast (CPU or CUDA); post-processing '
+                           'stays float32')
+    precision.add_argument('--fp16', dest='precision', action='store_const',
+                           const='fp16', help='the same in float16 (CUDA)')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -76,6 +85,17 @@ def use_onnx_model(cfg, task, onnx_file):
     cfg.load_from = None
 
 
+def check_precision_args(args):
+    """One-line errors for --bf16/--fp16 where they cannot apply."""
+    from mmengine.device import get_device
+    if args.checkpoint.endswith('.onnx'):
+        raise ConfigError(f'--{args.precision} applies to PyTorch '
+                          f'checkpoints; {args.checkpoint} runs in its own '
+                          'precision (tools/deploy.py --quantize int8 '
+                          'makes an int8 file)')
+    check_precision(args.precision, get_device())
+
+
 def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
@@ -86,6 +106,8 @@ def build_cfg(args):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    if args.precision:
+        check_precision_args(args)
     if args.checkpoint.endswith('.onnx'):
         use_onnx_model(cfg, task, args.checkpoint)
     if args.show_dir:
@@ -99,17 +121,25 @@ def build_cfg(args):
     return cfg
 
 
-def test(cfg):
+def unwrap_model(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def run(args):
+    """Build the runner of ``args`` and test; returns the metrics."""
+    cfg = build_cfg(args)
     runner = build_runner(cfg)
     check_model_channels(runner.model)
+    if args.precision:
+        autocast_network(unwrap_model(runner.model), args.precision)
     with explain_data_errors(cfg, 'test'):
-        runner.test()
+        return runner.test()
 
 
 def main():
     args = parse_args()
     with exit_on_user_error():
-        test(build_cfg(args))
+        run(args)
     end_distributed()  # the runner is out of scope
 
 

@@ -15,7 +15,10 @@ TASK_INPUTS = {'mmdet': ((INPUT_NAME, IMAGE_SIZE_NAME),
 TASK_OUTPUTS = {'mmdet': (('dets', 'labels'), ('dets', 'labels', 'masks')),
                 'mmseg': (('seg_logits', ), )}
 #: Metadata keys of an exported file: the task (``'mmdet'``/``'mmseg'``),
-#: the model's number of classes and the dataset's classes and palette
-#: (JSON).
+#: the model's number of classes, the dataset's classes and palette (JSON)
+#: and the arithmetic of its network (one of :data:`PRECISIONS`).
 METADATA_KEYS = {'task': 'mmevit_task', 'num_classes': 'num_classes',
-                 'dataset_meta': 'dataset_meta'}
+                 'dataset_meta': 'dataset_meta', 'precision': 'precision'}
+#: Precisions of a file: ``fp32`` as exported (also a file without the
+#: key), ``int8`` after ``tools/deploy.py --quantize int8``.
+PRECISIONS = ('fp32', 'int8')

@@ -5,8 +5,8 @@ with the final predictions (see :mod:`.dense_detector` and
 :mod:`.segmentor` for the outputs). It is written with torch's
 ``torch.export``-based exporter; custom ops carry their ONNX translations,
 so plain onnxruntime runs the file. The task, the model's number of
-classes and the dataset's classes and palette are stored in the file's
-metadata (:data:`.contract.METADATA_KEYS`).
+classes, the dataset's classes and palette and the precision (``fp32``)
+are stored in the file's metadata (:data:`.contract.METADATA_KEYS`).
 """
 import json
 import os
@@ -123,7 +123,8 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
             dynamo=True, dynamic_shapes=dynamic_shapes,
             custom_translation_table=ONNX_TRANSLATIONS, verbose=False)
     metadata = {METADATA_KEYS['task']: task,
-                METADATA_KEYS['num_classes']: str(wrapper.num_classes)}
+                METADATA_KEYS['num_classes']: str(wrapper.num_classes),
+                METADATA_KEYS['precision']: 'fp32'}
     if dataset_meta:
         metadata[METADATA_KEYS['dataset_meta']] = json.dumps(
             _jsonable(dataset_meta))

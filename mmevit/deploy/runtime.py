@@ -64,6 +64,8 @@ class OnnxSession:
         self.num_classes = None if num_classes is None else int(num_classes)
         self.dataset_meta = json.loads(
             meta.get(METADATA_KEYS['dataset_meta'], '{}'))
+        #: str: ``'fp32'``, or ``'int8'`` for a quantized file.
+        self.precision = meta.get(METADATA_KEYS['precision'], 'fp32')
         # As mmdet/mmseg datasets have them: a tuple of class names and a
         # list of colour tuples (JSON made lists of both).
         if 'classes' in self.dataset_meta:
@@ -74,6 +76,15 @@ class OnnxSession:
 
     def __call__(self, inputs, image_size=None, scale_factor=None):
         """Run on a float tensor batch; returns the outputs as tensors.
+
+        Args: as :meth:`feeds`.
+        """
+        arrays = self.session.run(
+            None, self.feeds(inputs, image_size, scale_factor))
+        return [torch.from_numpy(array) for array in arrays]
+
+    def feeds(self, inputs, image_size=None, scale_factor=None):
+        """The file's named input arrays for a float tensor batch.
 
         Args:
             inputs (Tensor): (N, 3, H, W) normalised, padded images.
@@ -96,8 +107,7 @@ class OnnxSession:
             feeds[SCALE_FACTOR_NAME] = np.array(
                 [[float(w), float(h)] for w, h in scale_factor],
                 dtype=np.float32)
-        arrays = self.session.run(None, feeds)
-        return [torch.from_numpy(array) for array in arrays]
+        return feeds
 
 
 def _load_session(path, num_threads):

@@ -11,6 +11,9 @@ rounds is reported, and the ratio of the reference's median to each model's
 (``speedup``, > 1 is faster than the reference). ``network_ms`` times the
 network alone (``tensor`` mode, no post-processing) the same way. FLOPs come
 from torch's dispatch-level counter on the tensor-mode forward.
+``--candidates K`` gives every model the same post-processing load: each
+``score_thr`` is set just below the model's K-th best score on the timed
+image (fair_load.py).
 
 Example::
 
@@ -28,6 +31,7 @@ import sys
 import tempfile
 
 import torch
+from fair_load import set_candidate_count
 from latency import interleaved_latencies
 from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
@@ -57,6 +61,9 @@ def parse_args(argv=None):
                         help='also export each model (mmevit.deploy, '
                         'post-processing inside the graph) and time it in '
                         'onnxruntime (column ort_ms)')
+    parser.add_argument('--candidates', type=int, metavar='K',
+                        help='set each model\'s score_thr so that K scores '
+                        'on the timed image pass it (equal post-processing)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random weights (default 0)')
     parser.add_argument('--json', help='also write the rows to this file')
@@ -71,6 +78,8 @@ def parse_args(argv=None):
                      f'{len(args.configs) - 1} (the configs\' positions)')
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.candidates is not None and args.candidates < 1:
+        parser.error(f'--candidates {args.candidates}: give 1 or more')
     return args
 
 
@@ -147,6 +156,11 @@ def run(args):
         gflop, params_m = flops_and_params(model, data)
         name = short_name(config)
         rows.append(dict(name=name, gflop=gflop, params_m=params_m))
+        if args.candidates:
+            rows[-1]['score_thr'], rows[-1]['candidates'] = \
+                set_candidate_count(model, data['inputs'], args.candidates)
+            print(f"{name}: score_thr {rows[-1]['score_thr']:.6g} leaves "
+                  f"{rows[-1]['candidates']} candidates")
         if args.onnxruntime:
             try:
                 parts['ort'] = onnxruntime_callable(

@@ -1,0 +1,106 @@
+"""Static INT8 quantization of an exported file with onnxruntime (QDQ).
+
+Convolutions and matrix products (ONNX ``Conv``, ``MatMul``, ``Gemm``) of
+backbone, neck and heads get int8 weights, one scale per output channel,
+and uint8 activations whose ranges are calibrated (min/max) on images: the
+format onnxruntime's CPU kernels run fastest (VNNI). Every other node
+stays in float: sigmoid/softmax, box decoding, NMS, RoIAlign, the resizes
+of masks and logits. The heads' last layers are quantized too: their
+outputs (logits, deltas) are rounded to 256 levels of the calibrated range,
+but nothing mixes scores with box coordinates before the float part (the
+way quantized detectors lose their scores). The graph keeps its dynamic batch, height and width:
+onnxruntime's ``quant_pre_process`` is not run (its symbolic shape
+inference fails on dynamic-size graphs and on ``NonMaxSuppression``).
+
+onnxruntime is imported here only: running a file needs none of this.
+"""
+import contextlib
+import logging
+import os
+import os.path as osp
+from collections import Counter
+
+import onnx
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+from .contract import METADATA_KEYS
+
+#: The node types computed in int8.
+QUANTIZED_OP_TYPES = ('Conv', 'MatMul', 'Gemm')
+_QDQ = ('QuantizeLinear', 'DequantizeLinear')
+
+
+class _CalibrationData:
+    """onnxruntime's calibration data reader over a sequence of feeds."""
+
+    def __init__(self, feeds):
+        self._feeds = iter(feeds)
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def quantize_int8(fp32_file, out, feeds, metadata):
+    """Write the int8 (QDQ) version of ``fp32_file`` to ``out`` atomically.
+
+    Args:
+        fp32_file (str): An fp32 file from ``tools/deploy.py``.
+        out (str): The int8 file; a failed run leaves nothing there.
+        feeds (Iterable[dict]): Calibration inputs, one dict of the file's
+            input names to arrays per batch (``OnnxSession.feeds``).
+        metadata (dict): The fp32 file's metadata, stored in ``out`` with
+            its precision set to ``int8``.
+
+    Returns:
+        tuple[Counter, Counter]: The nodes computed in int8 and the nodes
+        kept in float, counted by op type.
+    """
+    partial = f'{out}.partial'
+    try:
+        with _quiet_root_logger():  # its advice to run quant_pre_process
+            quantize_static(
+                fp32_file, partial, _CalibrationData(feeds),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(QUANTIZED_OP_TYPES),
+                per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax)
+        model = onnx.load(partial)
+        del model.metadata_props[:]
+        onnx.helper.set_model_props(
+            model, {**metadata, METADATA_KEYS['precision']: 'int8'})
+        onnx.save(model, partial)
+        os.replace(partial, out)
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)
+    return count_nodes(model.graph)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer warns through the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def count_nodes(graph):
+    """The nodes of a QDQ ``graph`` computed in int8 (their first input
+    comes from a ``DequantizeLinear``) and those kept in float, by op type
+    (quantize/dequantize nodes are not counted)."""
+    dequantized = {output for node in graph.node
+                   if node.op_type == 'DequantizeLinear'
+                   for output in node.output}
+    int8, float_ = Counter(), Counter()
+    for node in graph.node:
+        if node.op_type in _QDQ:
+            continue
+        quantized = node.op_type in QUANTIZED_OP_TYPES and \
+            node.input[0] in dequantized
+        (int8 if quantized else float_)[node.op_type] += 1
+    return int8, float_
