@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import load_tool, run_tool_in_process
-from hypothesis import HealthCheck, Phase, assume, event, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
 from hypothesis import strategies as st
 from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
@@ -723,6 +723,19 @@ def max_per_img_for(count, detections, extra):
     return 100
 
 
+def cut_is_determined(unlimited, max_per_img):
+    """Whether keeping the ``max_per_img`` best of each image's
+    ``unlimited`` detections is one choice: no exact tie in score across
+    the cut (mmdet sorts with an unstable sort, so which of tied
+    detections it keeps is unspecified; flat images tie)."""
+    for sample in unlimited:
+        scores = sample.pred_instances.scores.sort(descending=True).values
+        if len(scores) > max_per_img and \
+                scores[max_per_img - 1] - scores[max_per_img] < 1e-6:
+            return False
+    return True
+
+
 def predict_with(model, head_cfg, inputs, data_samples, **test_cfg):
     head_cfg.update(test_cfg)
     with torch.no_grad():
@@ -732,6 +745,11 @@ def predict_with(model, head_cfg, inputs, data_samples, **test_cfg):
 @pytest.mark.parametrize('name', list(DENSE_DETECTORS))
 @DRAW
 @given(batch=image_batches(max_side=300), test=drawn_test_cfg())
+# Found once (RTMDet): a box of sub-pixel width kept by mmdet, whose rescale
+# multiplies by the reciprocal factor computed in double precision
+@example(batch=([(217, 224, 155, 195, 154)], (342, 297), False),
+         test=dict(score_thr=0., nms_pre=1000, min_bbox_size=0, count='> K',
+                   extra=3))
 def test_dense_export_gives_predicts_detections_for_any_test_cfg(
         dense_detectors, name, batch, test):
     """The exported module of each dense head, under drawn thresholds,
@@ -750,11 +768,13 @@ def test_dense_export_gives_predicts_detections_for_any_test_cfg(
     most = max(len(sample.pred_instances) for sample in unlimited)
     max_per_img = max_per_img_for(test['count'], most, test['extra'])
     assume(max_per_img is not None)
+    assume(cut_is_determined(unlimited, max_per_img))
     expected = predict_with(model, head_cfg, inputs, data_samples,
                             max_per_img=max_per_img, **settings_)
     wrapper = export_wrapper('mmdet', model)
     image_size = torch.tensor([s.img_shape for s in data_samples])
-    factors = torch.tensor([s.scale_factor for s in data_samples])
+    factors = torch.tensor([s.scale_factor for s in data_samples],
+                           dtype=torch.float64)
     with torch.no_grad():
         dets, labels = wrapper(inputs, image_size, factors)
     assert dets.shape == (len(inputs), max_per_img, 5)
@@ -853,6 +873,7 @@ def test_faster_rcnn_export_gives_predicts_detections_for_any_test_cfg(
     most = max(len(sample.pred_instances) for sample in unlimited)
     max_per_img = max_per_img_for(test['count'], most, test['extra'])
     assume(max_per_img is not None)
+    assume(cut_is_determined(unlimited, max_per_img))
     expected = predict_with(model, rcnn_cfg, inputs, data_samples,
                             max_per_img=max_per_img)
     image_size = torch.tensor([s.img_shape for s in data_samples])

@@ -9,12 +9,13 @@ stays dynamic. NMS is :func:`mmevit.deploy.ops.nms` (ONNX
 Inputs: ``input`` (N, 3, H, W), the normalised (and padded) batch, and
 ``image_size`` (N, 2) int64, each image's height and width without the
 padding (mmdet's ``img_shape``), to which boxes are clipped. With
-``test_cfg.min_bbox_size > 0`` also ``scale_factor`` (N, 2) float, each
+``test_cfg.min_bbox_size > 0`` also ``scale_factor`` (N, 2) float64, each
 image's resize factor (mmdet's ``scale_factor``, width and height): as
 mmdet's ``_bbox_post_process`` (``rescale=True``), the graph drops the boxes
-whose width or height in the original image (input pixels divided by the
-factor) is not larger than ``min_bbox_size``; ones filter in input pixels
-(mmdet's ``rescale=False``).
+whose width or height in the original image (input pixels times the
+reciprocal factor, which mmdet computes in double precision) is not larger
+than ``min_bbox_size``; ones filter in input pixels (mmdet's
+``rescale=False``).
 
 Outputs, padded to ``K = test_cfg.max_per_img`` detections per image:
 ``dets`` (N, K, 5) float ``x1, y1, x2, y2, score`` in input-image pixels,
@@ -126,7 +127,9 @@ class DenseDetectorExport(nn.Module):
         rescaling (``scale_factor`` (N, 2) width and height factors; None
         for input pixels)."""
         if scale_factor is not None:
-            inverse = 1 / scale_factor.to(boxes.dtype)
+            # mmdet's scale_boxes(boxes, [1 / s for s in scale_factor]): the
+            # reciprocal in double precision, rounded to the boxes' dtype
+            inverse = (1 / scale_factor.double()).to(boxes.dtype)
             boxes = boxes * inverse.repeat(1, 2)[:, None, :]
         size = boxes[..., 2:] - boxes[..., :2]
         return (size > self.min_bbox_size).all(-1)

@@ -114,7 +114,7 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
         args += (image_size, )
         dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
     if SCALE_FACTOR_NAME in wrapper.input_names:
-        args += (torch.full((len(x), 2), 1.5), )
+        args += (torch.full((len(x), 2), 1.5, dtype=torch.float64), )
         dynamic_shapes += ({0: dims[0]} if 0 in dims else {}, )
     with torch.no_grad():
         program = torch.onnx.export(

@@ -51,7 +51,13 @@ class OnnxSession:
 
     def __init__(self, path, task, num_threads=0):
         self.session = _load_session(path, num_threads)
-        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        inputs = self.session.get_inputs()
+        self.input_names = tuple(i.name for i in inputs)
+        # float64 (mmdet rescales in double precision); float32 in files
+        # exported before mmevit matched it
+        self._scale_factor_dtype = next(
+            (np.float32 for i in inputs if i.name == SCALE_FACTOR_NAME
+             and i.type == 'tensor(float)'), np.float64)
         self.output_names = tuple(o.name for o in self.session.get_outputs())
         _check_names(path, task, 'outputs', self.output_names,
                      TASK_OUTPUTS[task])
@@ -106,7 +112,7 @@ class OnnxSession:
                 scale_factor = [(1., 1.)] * len(inputs)
             feeds[SCALE_FACTOR_NAME] = np.array(
                 [[float(w), float(h)] for w, h in scale_factor],
-                dtype=np.float32)
+                dtype=self._scale_factor_dtype)
         return feeds
 
 
