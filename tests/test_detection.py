@@ -32,8 +32,8 @@ from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
 
-from mmevit.checkpoint import load_checkpoint_file, load_model_checkpoint
-from mmevit.engine import check_model_channels, replace_sync_bn
+from mmevit.checkpoint import load_checkpoint_file
+from mmevit.engine import check_model_channels, load_model_checkpoint, replace_sync_bn
 from mmevit.models import EfficientViT
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -8,8 +8,7 @@ import torch
 from conftest import randomize_weights
 from mmengine.config import Config
 
-from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import replace_sync_bn
+from mmevit.engine import load_model_checkpoint, replace_sync_bn
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

@@ -19,12 +19,13 @@ from safetensors.torch import save_file
 from test_detection import as_cli as options_cli
 from test_detection import toy_options
 
-from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
+from mmevit.checkpoint import CheckpointError, load_checkpoint_file
 from mmevit.engine import (
     StrictLoadRunner,
     build_runner,
     check_model_channels,
     explain_data_errors,
+    load_model_checkpoint,
     merge_cfg_options,
     replace_sync_bn,
 )

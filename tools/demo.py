@@ -6,8 +6,7 @@ import sys
 import mmcv
 from mmengine.config import Config
 
-from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import check_model_channels, replace_sync_bn, task_of
+from mmevit.engine import check_model_channels, load_model_checkpoint, replace_sync_bn, task_of
 from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import DataError
 

@@ -24,7 +24,7 @@ import torch
 from mmengine.config import DictAction
 
 from mmevit import deploy  # its exporter is imported on first use
-from mmevit.checkpoint import load_model_checkpoint
+from mmevit.engine import load_model_checkpoint
 from mmevit.engine.cli import exit_on_user_error
 
 AXES = ('batch', 'height', 'width')

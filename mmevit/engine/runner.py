@@ -2,7 +2,8 @@
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..checkpoint import load_checkpoint_file, load_model_weights
+from ..checkpoint import load_checkpoint_file
+from .model_loading import load_model_weights
 
 
 @RUNNERS.register_module()

@@ -14,7 +14,6 @@ import sys
 
 import torch
 
-from mmevit.checkpoint import convert_efficientvit_state_dict
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 
@@ -95,8 +94,7 @@ def build_variants(arch, seed=0):
     randomize_weights(reference, seed)
     reference.eval()
     model = EfficientViT(arch=arch, window_sizes=settings['window_size'])
-    model.load_state_dict(convert_efficientvit_state_dict(
-        reference.state_dict(), settings['window_size']))
+    model.load_state_dict(reference.state_dict())  # converted on load
     model.eval()
     folded = copy.deepcopy(reference)
     official.replace_batchnorm(folded)

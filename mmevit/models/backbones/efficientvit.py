@@ -8,10 +8,11 @@ from mmengine.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint.conversion import convert_efficientvit_state_dict
 from ...errors import ConfigError
 from ...stack import register_load_state_dict_pre_hook
 from ..layers import ConvBN, Downsample, EfficientViTBlock
+from .key_conversion import convert_efficientvit_state_dict
+from .pretrained import load_pretrained_backbone
 
 
 class PatchEmbed(nn.Sequential):
@@ -67,8 +68,10 @@ class EfficientViTStage(nn.Module):
 
 
 def _convert_loaded_weights(module, state_dict, prefix, *args):
-    """Load-state-dict pre-hook: bring the backbone's entries of any full
-    checkpoint (official layout, other window sizes) into mmevit's layout."""
+    """Load-state-dict pre-hook, the one place weights are converted: bring
+    the backbone's entries of any checkpoint (official layout, other window
+    sizes) into mmevit's layout, whoever loads them (mmevit's strict loaders,
+    mmengine's ``load_checkpoint``, a plain ``load_state_dict``)."""
     keys = [k for k in state_dict if k.startswith(prefix)]
     weights = {k[len(prefix):]: state_dict.pop(k) for k in keys}
     weights = convert_efficientvit_state_dict(weights, module.window_sizes)
@@ -265,7 +268,6 @@ class EfficientViT(BaseModule):
         if self.init_cfg is None or self.init_cfg.get('type') != 'Pretrained':
             super().init_weights()
             return
-        from ...checkpoint import load_pretrained_backbone
         load_pretrained_backbone(self, self.init_cfg['checkpoint'])
 
     def switch_to_deploy(self):
