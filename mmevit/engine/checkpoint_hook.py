@@ -8,9 +8,9 @@ import shutil
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import HOOKS
 
 from ..errors import CheckpointError
+from ..registry import HOOKS
 
 #: errno values of a write that found no room: disk full, quota, file size
 #: limit.
@@ -161,6 +161,6 @@ def use_safe_checkpoint_hook(cfg):
     hook = (cfg.get('default_hooks') or {}).get('checkpoint')
     if hook is not None and hook.get('type') in ('CheckpointHook',
                                                  CheckpointHook):
-        hook['type'] = 'SafeCheckpointHook'
+        hook['type'] = 'mmevit.SafeCheckpointHook'
         return True
     return False

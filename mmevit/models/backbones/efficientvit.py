@@ -4,11 +4,11 @@ import copy
 import torch
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...errors import ConfigError
+from ...registry import MODELS
 from ...stack import register_load_state_dict_pre_hook
 from ..layers import ConvBN, Downsample, EfficientViTBlock
 from .key_conversion import convert_efficientvit_state_dict
