@@ -1,7 +1,6 @@
 """Loading official, timm and mmevit checkpoints into the backbone."""
 import pytest
 import torch
-from conftest import official_backbone, official_loaded_state, randomize_weights
 
 from mmevit.checkpoint import CheckpointError
 from mmevit.models.backbones import (
@@ -11,6 +10,7 @@ from mmevit.models.backbones import (
     official_key_to_mmevit,
     resize_attention_biases,
 )
+from tests.helpers import official_backbone, official_loaded_state, randomize_weights
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 

@@ -108,3 +108,31 @@ def test_no_import_cycle_between_subpackages():
     cycle = find_cycle(graph)
     assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
 
+
+
+def edits_sys_path(tree):
+    """True if the module calls a method of ``sys.path`` (insert, append
+    ...) or assigns to it."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and ast.unparse(node) == 'sys.path':
+            parent = getattr(node, 'parent', None)
+            if isinstance(parent, (ast.Attribute, ast.Subscript)) or isinstance(
+                    getattr(parent, 'ctx', None), ast.Store):
+                return True
+        for child in ast.iter_child_nodes(node):
+            child.parent = node
+    return False
+
+
+def test_no_module_edits_sys_path():
+    """The package, the tools and the tests import each other by package
+    name (``tools.analysis_tools.latency``, ``tests.official``), never by
+    putting folders on ``sys.path``."""
+    assert edits_sys_path(ast.parse('import sys\nsys.path.insert(0, "x")'))
+    assert not edits_sys_path(ast.parse('import sys\nprint(sys.path)'))
+    offenders = [str(path.relative_to(ROOT))
+                 for folder in ('mmevit', 'tools', 'tests', 'scripts')
+                 for path in sorted((ROOT / folder).rglob('*.py'))
+                 if '.mim' not in path.parts
+                 and edits_sys_path(ast.parse(path.read_text()))]
+    assert offenders == []

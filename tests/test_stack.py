@@ -12,11 +12,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool_in_process
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file
 from mmevit.stack import EXPORT_MIN_TORCH, installed_version, release, torch_at_least
+from tests.helpers import run_tool_in_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = 'configs/toy/retinanet_efficientvit_m0_toy.py'
@@ -168,7 +168,8 @@ def test_an_onnx_file_runs_on_every_supported_torch(tmp_path):
     """tools/test.py evaluates an .onnx file in onnxruntime without
     importing the exporter (on torch 2.1 it could not be imported)."""
     from mmengine.config import Config
-    from toy_shapes import make_ade20k_toy
+
+    from tools.data.toy_shapes import make_ade20k_toy
     config = 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py'
     data = make_ade20k_toy(str(tmp_path / 'ade'), num_train=2, num_val=2,
                            min_size=64, max_size=96, show_progress=False)

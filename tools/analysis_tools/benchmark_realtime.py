@@ -14,7 +14,7 @@ from torch's dispatch-level counter on the tensor-mode forward.
 
 Example::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_realtime.py \\
+    OMP_NUM_THREADS=1 python -m tools.analysis_tools.benchmark_realtime \\
         mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
         configs/rtmdet_efficientvit_m0_coco.py --shape 640 --threads 1
 """
@@ -28,7 +28,6 @@ import sys
 import tempfile
 
 import torch
-from latency import interleaved_latencies
 from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
 from mmengine.registry import MODELS, init_default_scope
@@ -37,6 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmevit.engine import replace_sync_bn
 from mmevit.errors import ConfigError
+from tools.analysis_tools.latency import interleaved_latencies
 
 
 def parse_args(argv=None):

@@ -9,10 +9,10 @@ status is 1 if the max relative difference exceeds ``--tolerance``.
 
 Examples::
 
-    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
-    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx \\
+    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx
+    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx \\
         --shape 800x1344 --check-shapes 800x1344 --compare-latency 10
-    python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
+    python -m tools.analysis_tools.export_onnx configs/retinanet_efficientvit_m4_coco.py \\
         --part backbone+neck --out retinanet_m4_features.onnx --deploy
 """
 import argparse
@@ -21,16 +21,16 @@ import statistics
 import sys
 
 import torch
-from input_checks import image_shape
-from latency import interleaved_latencies
 from mmengine.config import DictAction
-from model_builders import build_backbone, build_from_config, deploy_model
-from official_baseline import relative_difference
-from report import format_table
 from torch import nn
 
 from mmevit.engine.cli import exit_on_user_error
 from mmevit.stack import require_export_torch
+from tools.analysis_tools.input_checks import image_shape
+from tools.analysis_tools.latency import interleaved_latencies
+from tools.analysis_tools.model_builders import build_backbone, build_from_config, deploy_model
+from tools.analysis_tools.official_baseline import relative_difference
+from tools.analysis_tools.report import format_table
 
 
 class BackboneWithNeck(nn.Module):

@@ -7,21 +7,26 @@ multiply-adds, the unit EfficientViT's paper calls FLOPs; ``GFLOP`` = 2 x.
 Examples::
 
     # backbones and the paper's ImageNet classifiers at 224
-    python tools/analysis_tools/get_flops.py --arch m0 m1 m2 m3 m4 m5 --shape 224
+    python -m tools.analysis_tools.get_flops --arch m0 m1 m2 m3 m4 m5 --shape 224
     # backbone, backbone+neck and the whole detector at 800x1344
-    python tools/analysis_tools/get_flops.py configs/retinanet_efficientvit_m4_coco.py
+    python -m tools.analysis_tools.get_flops configs/retinanet_efficientvit_m4_coco.py
 """
 import argparse
 import sys
 
 import torch
-from complexity import PAPER_COMPLEXITY, classifier_complexity, count_flops, count_parameters
-from input_checks import image_shape
 from mmengine.config import DictAction
-from model_builders import build_backbone, build_from_config, data_samples
-from report import format_table, write_json
 
 from mmevit.engine.cli import exit_on_user_error
+from tools.analysis_tools.complexity import (
+    PAPER_COMPLEXITY,
+    classifier_complexity,
+    count_flops,
+    count_parameters,
+)
+from tools.analysis_tools.input_checks import image_shape
+from tools.analysis_tools.model_builders import build_backbone, build_from_config, data_samples
+from tools.analysis_tools.report import format_table, write_json
 
 ARCH_COLUMNS = ['name', 'shape', 'params_m', 'gmacs', 'gflop',
                 'classifier_params_m', 'classifier_mmacs', 'paper_params_m',

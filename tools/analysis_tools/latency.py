@@ -8,10 +8,27 @@ import time
 from typing import Callable
 
 import torch
-from complexity import count_flops
-from input_checks import check_fits, check_input_size, coarsest_stride, out_of_memory_as_error
-from model_builders import build_backbone, build_from_config, check_arch, deploy_model, model_parts
-from official_baseline import VARIANTS, build_variants, check_official_runs, output_differences
+
+from tools.analysis_tools.complexity import count_flops
+from tools.analysis_tools.input_checks import (
+    check_fits,
+    check_input_size,
+    coarsest_stride,
+    out_of_memory_as_error,
+)
+from tools.analysis_tools.model_builders import (
+    build_backbone,
+    build_from_config,
+    check_arch,
+    deploy_model,
+    model_parts,
+)
+from tools.analysis_tools.official_baseline import (
+    VARIANTS,
+    build_variants,
+    check_official_runs,
+    output_differences,
+)
 
 MATMUL = 'fp32 matmul'
 

@@ -9,8 +9,8 @@ counts them), and the paper's COCO results where the paper publishes them
 
 Example::
 
-    python tools/analysis_tools/metafile.py            # rewrite configs/metafile.yml
-    python tools/analysis_tools/metafile.py --check    # exit 1 if it is stale
+    python -m tools.analysis_tools.metafile            # rewrite configs/metafile.yml
+    python -m tools.analysis_tools.metafile --check    # exit 1 if it is stale
 """
 import argparse
 import glob
@@ -19,9 +19,10 @@ import sys
 
 import torch
 import yaml
-from complexity import count_flops, count_parameters
 from mmengine.config import Config
-from model_builders import build_from_config, data_samples
+
+from tools.analysis_tools.complexity import count_flops, count_parameters
+from tools.analysis_tools.model_builders import build_from_config, data_samples
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = osp.join(ROOT, 'configs', 'metafile.yml')

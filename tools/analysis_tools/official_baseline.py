@@ -8,27 +8,21 @@ official state dict converted to mmevit's layout), so their outputs must
 agree and their timings are directly comparable.
 """
 import copy
-import importlib
-import os.path as osp
-import sys
 
 import torch
 
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 
-TESTS_DIR = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..',
-                                  '..', 'tests'))
 #: Variants timed by ``--compare-official``; the first is the baseline.
 VARIANTS = ('official', 'official, BN folded', 'mmevit', 'mmevit deploy')
 
 
 def load_official_code():
-    """The transcribed official backbone module, ``official.efficientvit``
-    from ``tests/`` (not a package of the installation)."""
-    if TESTS_DIR not in sys.path:
-        sys.path.append(TESTS_DIR)
-    return importlib.import_module('official.efficientvit')
+    """The transcribed official backbone module, ``tests.official.efficientvit``
+    (in the repository, not in the installed package)."""
+    from tests.official import efficientvit
+    return efficientvit
 
 
 def randomize_weights(module, seed=0):
