@@ -10,7 +10,7 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from mmevit.engine import replace_sync_bn
+from mmevit.tools import replace_sync_bn
 from tests.helpers import ROOT
 
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

@@ -14,8 +14,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
-from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
 from tests.detection_data import as_cli, fake_batch, toy_options
 from tests.helpers import run_tool
 

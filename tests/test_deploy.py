@@ -22,8 +22,9 @@ if not torch_at_least(EXPORT_MIN_TORCH):
     pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
                 allow_module_level=True)
 
-from mmevit.deploy import build_model, inference_onnx, init_onnx_model  # noqa: E402
+from mmevit.deploy import inference_onnx, init_onnx_model  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
+from mmevit.tools import build_model  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

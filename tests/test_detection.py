@@ -20,8 +20,9 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmevit.checkpoint import load_checkpoint_file
-from mmevit.engine import check_model_channels, load_model_checkpoint, replace_sync_bn
+from mmevit.engine import load_model_checkpoint
 from mmevit.models import EfficientViT
+from mmevit.tools import check_model_channels, replace_sync_bn
 from tests.detection_data import (
     RETINA_TOY,
     as_cli,

@@ -110,6 +110,16 @@ def test_no_import_cycle_between_subpackages():
 
 
 
+def test_model_library_does_not_import_the_tools_package():
+    """``mmevit.tools`` serves the command-line tools only: no other part
+    of the package imports it."""
+    graph = subpackage_graph()
+    assert 'mmevit.tools' in graph
+    importers = sorted(s for s, targets in graph.items()
+                       if 'mmevit.tools' in targets)
+    assert importers == []
+
+
 def edits_sys_path(tree):
     """True if the module calls a method of ``sys.path`` (insert, append
     ...) or assigns to it."""

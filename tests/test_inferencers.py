@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmevit.engine import load_model_checkpoint, replace_sync_bn
+from mmevit.engine import load_model_checkpoint
+from mmevit.tools import replace_sync_bn
 from tests.helpers import randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

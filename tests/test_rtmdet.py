@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
 from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
 from tests.helpers import needs_exporter, randomize_weights
 
@@ -169,8 +169,9 @@ def test_exported_onnx_matches_pytorch_predict(tmp_path):
     # weights many scores tie and NMS may order them either way.
     from mmdet.structures import DetDataSample
 
-    from mmevit.deploy import build_model, export_onnx, export_wrapper
+    from mmevit.deploy import export_onnx, export_wrapper
     from mmevit.deploy.runtime import OnnxSession
+    from mmevit.tools import build_model
     cfg, task, model = build_model(RTMDET_CONFIGS[0])
     randomize_weights(model)
     path = str(tmp_path / 'rtmdet_m0.onnx')

@@ -17,18 +17,16 @@ from mmengine.runner import Runner
 from safetensors.torch import save_file
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file
-from mmevit.engine import (
-    StrictLoadRunner,
-    build_runner,
+from mmevit.engine import StrictLoadRunner, build_runner, load_model_checkpoint
+from mmevit.errors import ConfigError, DataError
+from mmevit.models import EfficientViT
+from mmevit.tools import (
     check_model_channels,
     explain_data_errors,
-    load_model_checkpoint,
     merge_cfg_options,
     replace_sync_bn,
 )
-from mmevit.engine.data_errors import find_dataset_problem
-from mmevit.errors import ConfigError, DataError
-from mmevit.models import EfficientViT
+from mmevit.tools.data_errors import find_dataset_problem
 from tests.detection_data import RETINA_TOY, toy_cfg, toy_options
 from tests.detection_data import as_cli as options_cli
 from tests.helpers import ROOT, run_tool, run_tool_in_process
@@ -250,7 +248,7 @@ def test_second_run_on_a_work_dir_is_refused_until_the_first_ends(
     work_dir = tmp_path / 'work'
     holder = subprocess.Popen(
         [sys.executable, '-c', 'import sys, time\n'
-         'from mmevit.engine import exclusive_work_dir\n'
+         'from mmevit.tools import exclusive_work_dir\n'
          'with exclusive_work_dir(sys.argv[1]):\n'
          '    print("locked", flush=True); time.sleep(600)', str(work_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -22,9 +22,9 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 from mmevit.checkpoint import load_checkpoint_file
-from mmevit.engine import replace_sync_bn
 from mmevit.errors import DataError
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
 from tests.helpers import (
     failure_lines,
     free_port,

@@ -13,13 +13,13 @@ import sys
 import torch
 
 from mmevit.checkpoint import CheckpointError, extract_backbone_state_dict, read_checkpoint
-from mmevit.engine.cli import exit_on_user_error
 from mmevit.models.backbones import (
     EfficientViT,
     check_backbone_weights,
     convert_efficientvit_state_dict,
     guess_arch_name,
 )
+from mmevit.tools.cli import exit_on_user_error
 
 
 def parse_args():

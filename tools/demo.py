@@ -6,9 +6,10 @@ import sys
 import mmcv
 from mmengine.config import Config
 
-from mmevit.engine import check_model_channels, load_model_checkpoint, replace_sync_bn, task_of
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.engine import load_model_checkpoint, task_of
 from mmevit.errors import DataError
+from mmevit.tools import check_model_channels, replace_sync_bn
+from mmevit.tools.cli import exit_on_user_error
 
 
 def parse_args():

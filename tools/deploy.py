@@ -15,28 +15,22 @@ Examples::
 import argparse
 import copy
 import os.path as osp
-import re
-import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import DictAction
 
 from mmevit import deploy  # its exporter is imported on first use
 from mmevit.engine import load_model_checkpoint
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.tools import (
+    build_model,
+    data_samples,
+    exit_on_user_error,
+    image_shape,
+    time_side_by_side,
+)
 
 AXES = ('batch', 'height', 'width')
-
-
-def image_shape(text):
-    """argparse type: ``'800x1344'`` -> (800, 1344); ``'224'`` -> (224, 224)."""
-    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
-    if not match or int(match.group(1)) < 1 or int(match.group(2) or 1) < 1:
-        raise argparse.ArgumentTypeError(
-            f'bad shape {text!r}; write HxW (800x1344) or S (224)')
-    return int(match.group(1)), int(match.group(2) or match.group(1))
 
 
 def dynamic_axes(text):
@@ -78,7 +72,7 @@ def export(args):
     if osp.exists(args.out) and not args.force:
         raise FileExistsError(f'{args.out} exists; pass --force to '
                               'overwrite it')
-    cfg, task, model = deploy.build_model(args.config, args.cfg_options)
+    cfg, task, model = build_model(args.config, args.cfg_options)
     checkpoint = load_model_checkpoint(model, args.checkpoint)
     wrapper = deploy.export_wrapper(task, copy.deepcopy(model))
     if args.deploy_bn_fold:
@@ -95,18 +89,17 @@ def export(args):
 
 
 def compare_latency(cfg, task, model, onnx_file, shape, repeats):
-    """Median seconds of eager predict, BN-folded eager predict and
-    onnxruntime on one random image, one thread each, rounds interleaved.
+    """Print the median latency of eager predict, BN-folded eager predict
+    and onnxruntime on one random image, one thread each, rounds interleaved.
 
     A detector's file runs through ``OnnxDetector.predict`` (boxes scaled,
     Mask R-CNN's masks pasted into the image, as eager predict does); a
     segmentor's is the bare onnxruntime session."""
     from mmevit.deploy.runtime import OnnxSession, init_onnx_model
-    torch.set_num_threads(1)
     session = OnnxSession(onnx_file, task, num_threads=1)
     folded = deploy.fold_batch_norm(copy.deepcopy(model))
     x = torch.randn(1, 3, *shape)
-    samples = _data_samples(task, shape)
+    samples = data_samples(task, *shape)
     runs = {
         'PyTorch eager': lambda: model.predict(x, samples),
         'PyTorch eager, BN folded': lambda: folded.predict(x, samples),
@@ -116,32 +109,7 @@ def compare_latency(cfg, task, model, onnx_file, shape, repeats):
         onnx_model = init_onnx_model(cfg, onnx_file)
         onnx_model.session = session
         runs['onnxruntime'] = lambda: onnx_model.predict(x, samples)
-    times = {name: [] for name in runs}
-    with torch.no_grad():
-        for round_ in range(repeats + 1):  # round 0 warms up
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                if round_:
-                    times[name].append(time.perf_counter() - start)
-    eager = statistics.median(times['PyTorch eager'])
-    print(f'latency at 1x3x{shape[0]}x{shape[1]}, one thread, median of '
-          f'{repeats} interleaved runs:')
-    for name, seconds in times.items():
-        median = statistics.median(seconds)
-        print(f'  {name:<26} {median * 1e3:9.1f} ms  '
-              f'({eager / median:.2f}x eager)')
-
-
-def _data_samples(task, shape):
-    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
-                batch_input_shape=shape, scale_factor=(1., 1.),
-                padding_size=[0, 0, 0, 0])
-    if task == 'mmdet':
-        from mmdet.structures import DetDataSample
-        return [DetDataSample(metainfo=meta)]
-    from mmseg.structures import SegDataSample
-    return [SegDataSample(metainfo=meta)]
+    time_side_by_side(runs, shape, repeats)
 
 
 def main(argv=None):

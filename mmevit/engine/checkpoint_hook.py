@@ -153,14 +153,3 @@ class SafeCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('keep_ckpt_ids',
                                        list(self.keep_ckpt_ids))
         return outdated
-
-
-def use_safe_checkpoint_hook(cfg):
-    """Make a config's mmengine ``CheckpointHook`` a :class:`SafeCheckpointHook`
-    (in place). Returns True if it was replaced."""
-    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
-    if hook is not None and hook.get('type') in ('CheckpointHook',
-                                                 CheckpointHook):
-        hook['type'] = 'mmevit.SafeCheckpointHook'
-        return True
-    return False

@@ -16,8 +16,9 @@ import sys
 import torch
 from mmengine.config import DictAction
 
-from mmevit.engine.cli import exit_on_user_error
-from tools.analysis_tools.input_checks import image_shape, positive_int, resolve_device
+from mmevit.tools import image_shape
+from mmevit.tools.cli import exit_on_user_error
+from tools.analysis_tools.input_checks import positive_int, resolve_device
 from tools.analysis_tools.latency import arch_targets, benchmark, compare_official, config_targets
 from tools.analysis_tools.model_builders import PARTS
 from tools.analysis_tools.report import format_table, machine_info, plot_latency_vs_size, write_json

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import ConfigError
+from mmevit.tools.cli import exit_on_user_error
 from tools.analysis_tools.complexity import Classifier
 from tools.analysis_tools.report import format_table
 

@@ -21,8 +21,8 @@ import torch
 import yaml
 from mmengine.config import Config
 
+from mmevit.tools import build_model, data_samples
 from tools.analysis_tools.complexity import count_flops, count_parameters
-from tools.analysis_tools.model_builders import build_from_config, data_samples
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = osp.join(ROOT, 'configs', 'metafile.yml')
@@ -80,8 +80,9 @@ def architecture(cfg):
 
 
 def complexity(path, shape):
-    model, task = build_from_config(path)
-    counts = count_flops(lambda x: model._forward(x, data_samples(task, x)),
+    _, task, model = build_model(path)
+    counts = count_flops(
+        lambda x: model._forward(x, data_samples(task, *x.shape[2:], len(x))),
                          torch.zeros(1, 3, *shape))
     return count_parameters(model), counts['macs']
 
