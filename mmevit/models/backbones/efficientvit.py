@@ -92,13 +92,22 @@ class EfficientViT(BaseModule):
     Outputs are at strides 16, 32 and 64 with the arch's ``embed_dims``
     channels. Any input size works: attention windows are zero-padded.
 
-    In eval mode BN is folded into its convolution at every forward, from the
-    current weights (nothing is cached, so outputs follow any change of the
-    weights, ``.data`` writes included). That fold costs about 10 % of an
-    M4 forward at 224x224 and 2 % at 800x1344 (one CPU thread, against a
-    model after :meth:`switch_to_deploy`, docs/benchmarks.md, "Eval mode
-    without caches"); for inference at full speed use
-    :meth:`switch_to_deploy` or ``deploy=True``.
+    Speed choices (measured in docs/benchmarks.md, "The speed choices in
+    one place"; none depends on the grad mode or on private torch
+    attributes):
+
+    - In eval mode BN is folded into its convolution at every forward, from
+      the current weights (nothing is cached, so outputs follow any change
+      of the weights, ``.data`` writes included). That costs about 10 % of
+      an M4 forward at 224x224 and 2 % at 800x1344 (one CPU thread, against
+      :meth:`switch_to_deploy`); for inference at full speed use
+      :meth:`switch_to_deploy` or ``deploy=True``.
+    - On CPU the input is converted to channels-last memory once (oneDNN's
+      depthwise and 1x1 convolutions are faster on it: -16 % at 800x1344);
+      the outputs are returned contiguous. Other devices keep NCHW.
+    - Attention windows are padded only when the map is not a multiple of
+      the window, and always while ``torch.jit.trace``, ``torch.compile``
+      or ``torch.export`` records a graph (so that it holds for every size).
 
     Args:
         arch (str | dict): ``'m0'``..``'m5'``, or a dict with exactly the
@@ -280,9 +289,8 @@ class EfficientViT(BaseModule):
 
     def forward(self, x):
         if x.device.type == 'cpu':
-            # oneDNN's depthwise and 1x1 convolutions are faster on
-            # channels-last maps, and the attention windows are read in that
-            # layout (docs/benchmarks.md, "What the fast path does")
+            # the one device-dependent speed choice (class docstring): oneDNN's
+            # depthwise and 1x1 convolutions are faster on channels-last maps
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
