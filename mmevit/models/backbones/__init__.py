@@ -1,3 +1,6 @@
+"""The EfficientViT backbone, the conversion of its checkpoint keys (a leaf
+module: its load pre-hook is the one place it runs) and its strict loading
+of pretrained weights."""
 from .efficientvit import EfficientViT
 from .key_conversion import (
                              convert_efficientvit_state_dict,
