@@ -110,6 +110,13 @@ def test_no_import_cycle_between_subpackages():
 
 
 
+def test_key_conversion_is_a_leaf():
+    """The backbone's checkpoint key conversion imports no mmevit module, so
+    the backbone, its loaders and the conversion tool share it freely."""
+    path = PACKAGE / 'models' / 'backbones' / 'key_conversion.py'
+    assert [m for m in imported_modules(path) if m.startswith('mmevit')] == []
+
+
 def test_model_library_does_not_import_the_tools_package():
     """``mmevit.tools`` serves the command-line tools only: no other part
     of the package imports it."""
