@@ -1,14 +1,21 @@
-"""mmevit's registry: the ``mmevit`` scope of mmengine's registry tree.
+"""mmevit's registries: the ``mmevit`` scope of mmengine's registry tree.
 
+mmevit's models, hooks and runner are registered here, in children of
+mmengine's root ``MODELS``, ``HOOKS`` and ``RUNNERS`` with scope ``mmevit``.
 ``type='mmevit.EfficientViT'`` in an mmdet or mmseg config makes mmengine
-import this module and look the name up in the root registry's child with
-scope ``mmevit`` (the convention of ``mmpretrain.ConvNeXt`` in mmdet's
-configs). The models themselves are registered in mmengine's root ``MODELS``,
-which this registry falls back to, so the plain names ``EfficientViT`` and
-``EfficientViTFPN`` build from every OpenMMLab codebase as well.
+import this module and look the name up in the child (the convention of
+``mmpretrain.ConvNeXt`` in mmdet's configs). The plain names
+(``type='EfficientViT'``) that existing configs use are aliases that
+``import mmevit`` adds to the root registries (:mod:`mmevit.import_changes`).
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmevit',
                   locations=['mmevit.models'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmevit',
+                 locations=['mmevit.engine'])
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmevit',
+                   locations=['mmevit.engine'])

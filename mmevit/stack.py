@@ -65,12 +65,16 @@ def torch_loads_weights_only():
 
 def is_compiling():
     """True while torch.compile or torch.export records the computation
-    (``torch.compiler.is_compiling`` from torch 2.3)."""
+    (``torch.compiler.is_compiling``, public from torch 2.3).
+
+    Older torch has no public query, and this is False there: torch.compile
+    then guards on the sizes the code branched on (the window padding) and
+    recompiles when they change, and the exporter needs torch 2.6 anyway.
+    """
     import torch
     compiler = getattr(torch, 'compiler', None)
-    if compiler is not None and hasattr(compiler, 'is_compiling'):
-        return compiler.is_compiling()
-    return torch._utils.is_compiling()
+    return bool(compiler is not None and hasattr(compiler, 'is_compiling')
+                and compiler.is_compiling())
 
 
 def register_load_state_dict_pre_hook(module, hook):

@@ -2,7 +2,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import randomize_weights
 
 from mmevit.models.layers import (
     CascadedGroupAttention,
@@ -10,6 +9,7 @@ from mmevit.models.layers import (
     window_partition,
     window_reverse,
 )
+from tests.helpers import randomize_weights
 
 
 def conv_bn(module, x):

@@ -1,7 +1,6 @@
 """EfficientViT backbone: shapes, options, arch validation, deploy mode."""
 import pytest
 import torch
-from conftest import randomize_weights
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -9,6 +8,7 @@ from torch import nn
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 from mmevit.models.layers import ConvBN
+from tests.helpers import randomize_weights
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 

@@ -1,16 +1,16 @@
 """Loading official, timm and mmevit checkpoints into the backbone."""
 import pytest
 import torch
-from conftest import official_backbone, official_loaded_state, randomize_weights
 
-from mmevit.checkpoint import (
-    CheckpointError,
+from mmevit.checkpoint import CheckpointError
+from mmevit.models.backbones import (
+    EfficientViT,
     convert_efficientvit_state_dict,
     load_pretrained_backbone,
     official_key_to_mmevit,
     resize_attention_biases,
 )
-from mmevit.models import EfficientViT
+from tests.helpers import official_backbone, official_loaded_state, randomize_weights
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 

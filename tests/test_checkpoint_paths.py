@@ -8,14 +8,14 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import run_tool_in_process
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from test_safety import RETINA_TOY, toy_cfg
 
 from mmevit.checkpoint import CheckpointError
 from mmevit.engine import StrictLoadRunner
 from mmevit.models import EfficientViT
+from tests.detection_data import RETINA_TOY, toy_cfg
+from tests.helpers import run_tool_in_process
 
 #: Paths that load a whole detector, and those that fill a backbone slot.
 MODEL_PATHS = ('load_from', 'resume', 'test', 'demo')

@@ -1,8 +1,8 @@
 """Which errors the tools turn into one `error:` line (exit status 2)."""
 import pytest
 
-from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import CheckpointError, ConfigError, DataError
+from mmevit.tools.cli import exit_on_user_error
 
 
 @pytest.mark.parametrize('error', [

@@ -10,14 +10,14 @@ import math
 
 import pytest
 import torch
-from conftest import run_tool
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from test_detection import as_cli, fake_batch, toy_options
 
-from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
+from tests.detection_data import as_cli, fake_batch, toy_options
+from tests.helpers import run_tool
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA GPU')]

@@ -8,22 +8,23 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import load_tool, run_tool_in_process
 from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
 from hypothesis import strategies as st
 from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
 from torch import nn
-from toy_shapes import make_ade20k_toy
 
 from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
+from tests.helpers import load_tool, run_tool_in_process
+from tools.data.toy_shapes import make_ade20k_toy
 
 if not torch_at_least(EXPORT_MIN_TORCH):
     pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
                 allow_module_level=True)
 
-from mmevit.deploy import build_model, inference_onnx, init_onnx_model  # noqa: E402
+from mmevit.deploy import inference_onnx, init_onnx_model  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
+from mmevit.tools import build_model  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

@@ -11,10 +11,27 @@ import sys
 
 import cv2
 import numpy as np
-import plot_logs
 import pytest
 import torch
-from conftest import (
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from mmevit.checkpoint import load_checkpoint_file
+from mmevit.engine import load_model_checkpoint
+from mmevit.models import EfficientViT
+from mmevit.tools import check_model_channels, replace_sync_bn
+from tests.detection_data import (
+    RETINA_TOY,
+    as_cli,
+    fake_batch,
+    mean_loss,
+    short_seeded_run,
+    toy_options,
+)
+from tests.helpers import (
     failure_lines,
     free_port,
     official_backbone,
@@ -22,19 +39,8 @@ from conftest import (
     run_tool,
     run_tool_in_process,
 )
-from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
-from mmdet.structures.mask import BitmapMasks
-from mmdet.utils import register_all_modules
-from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
-from mmengine.structures import InstanceData
-from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
-
-from mmevit.checkpoint import load_checkpoint_file, load_model_checkpoint
-from mmevit.engine import check_model_channels, replace_sync_bn
-from mmevit.models import EfficientViT
+from tests.official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
+from tools.analysis_tools import plot_logs
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(
@@ -48,7 +54,6 @@ EVIT_CONFIGS = [p for p in DET_CONFIGS if 'efficientvit' in osp.basename(p)]
 MIDDLE_ARCHS = ('_m1_', '_m2_', '_m3_')
 STEP_CONFIGS = [p for p in DET_CONFIGS
                 if not any(a in osp.basename(p) for a in MIDDLE_ARCHS)]
-RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
 MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 
 register_all_modules(init_default_scope=True)
@@ -58,26 +63,6 @@ def build_detector(path):
     cfg = Config.fromfile(path)
     replace_sync_bn(cfg.model)
     return cfg, MODELS.build(cfg.model)
-
-
-def fake_batch(h=128, w=160, with_masks=True):
-    """Two images with one box each (and its mask: RTMDet's assigner reads
-    masks as tensors, so box-only detectors get none, as from their
-    pipelines)."""
-    samples = []
-    for _ in range(2):
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-            batch_input_shape=(h, w), scale_factor=(1., 1.)))
-        gt = InstanceData(bboxes=torch.tensor([[10., 12., 70., 90.]]),
-                          labels=torch.tensor([1]))
-        if with_masks:
-            mask = np.zeros((1, h, w), np.uint8)
-            mask[0, 12:90, 10:70] = 1
-            gt.masks = BitmapMasks(mask, h, w)
-        sample.gt_instances = gt
-        samples.append(sample)
-    return dict(inputs=list(torch.rand(2, 3, h, w) * 255), data_samples=samples)
 
 
 @pytest.mark.parametrize('path', STEP_CONFIGS, ids=osp.basename)
@@ -117,44 +102,6 @@ def test_neck_in_channels_match_arch(path):
     assert cfg.model.neck.in_channels == [dims[i] for i in out_indices]
 
 
-def toy_options(data, **extra):
-    """--cfg-options pointing a toy config at ``data`` (make_coco_toy)."""
-    root = data['data_root'] + '/'
-    options = {
-        'train_dataloader.dataset.data_root': root,
-        'val_dataloader.dataset.data_root': root,
-        'test_dataloader.dataset.data_root': root,
-        'val_evaluator.ann_file': data['val_ann_file'],
-        'test_evaluator.ann_file': data['val_ann_file'],
-        'train_dataloader.batch_size': 2,
-        'val_dataloader.batch_size': 2,
-        'test_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'val_dataloader.num_workers': 0,
-        'test_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'val_dataloader.persistent_workers': False,
-        'test_dataloader.persistent_workers': False,
-    }
-    options.update(extra)
-    return options
-
-
-def as_cli(options):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def mean_loss(model, batches):
-    """Mean total loss of ``model`` (train mode, no update) over fixed batches."""
-    with torch.no_grad():
-        totals = []
-        for batch in batches:
-            data = model.data_preprocessor(batch, True)
-            loss, _ = model.parse_losses(model(**data, mode='loss'))
-            totals.append(loss.item())
-    return float(np.mean(totals))
-
-
 class TrainingSetLoss(Hook):
     """Records the loss over the whole (fixed) training set before training."""
 
@@ -164,19 +111,6 @@ class TrainingSetLoss(Hook):
 
     def before_train(self, runner):
         self.before = mean_loss(runner.model, self.batches)
-
-
-def short_seeded_run(cfg, iters, work_dir):
-    """Make ``cfg`` train ``iters`` iterations at a constant learning rate,
-    seeded, without validation or checkpoints, in ``work_dir``."""
-    cfg.work_dir = str(work_dir)
-    cfg.randomness = dict(seed=0)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
-                         val_interval=1000)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
-                                        interval=1000, save_last=False)
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
 
 
 @pytest.mark.parametrize('path, iters', [(RETINA_TOY, 40), (MASK_TOY, 25)],

@@ -12,7 +12,7 @@ SCRIPT = '''
 import gc, os, weakref
 import torch.distributed as dist
 from torch import nn
-from mmevit.engine import end_distributed
+from mmevit.tools import end_distributed
 
 os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT='{port}')
 dist.init_process_group('gloo', rank=0, world_size=1)

@@ -4,10 +4,10 @@ import os.path as osp
 
 import pytest
 import torch
-from fair_load import set_candidate_count
-from model_builders import build_from_config
 
 from mmevit.errors import ConfigError
+from mmevit.tools import build_model
+from tools.analysis_tools.fair_load import set_candidate_count
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_TOY = osp.join(ROOT, 'configs/toy/rtmdet_efficientvit_m0_toy.py')
@@ -22,7 +22,7 @@ def test_score_thr_leaves_the_asked_number_of_candidates(candidates):
     one."""
     from mmdet.models.utils import filter_scores_and_topk
     torch.manual_seed(0)
-    model, _ = build_from_config(RTMDET_TOY)
+    _, _, model = build_model(RTMDET_TOY)
     model.init_weights()
     x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     threshold, count = set_candidate_count(model, x, candidates)
@@ -41,7 +41,7 @@ def test_score_thr_leaves_the_asked_number_of_candidates(candidates):
 
 
 def test_a_model_without_dense_head_is_one_error():
-    model, _ = build_from_config(FPN_TOY)
+    _, _, model = build_model(FPN_TOY)
     with pytest.raises(ConfigError, match='needs a detector with a dense '
                        'bbox_head; EncoderDecoder has none'):
         set_candidate_count(model, torch.randn(1, 3, 64, 64), 10)

@@ -5,11 +5,11 @@ import os.path as osp
 import mmcv
 import numpy as np
 import torch
-from conftest import randomize_weights
 from mmengine.config import Config
 
-from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import replace_sync_bn
+from mmevit.engine import load_model_checkpoint
+from mmevit.tools import replace_sync_bn
+from tests.helpers import randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

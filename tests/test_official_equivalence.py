@@ -7,14 +7,14 @@ its own checkpoint conversion and loading.
 """
 import pytest
 import torch
-from conftest import official_backbone, randomize_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from official.efficientvit import replace_batchnorm
-from official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
-from official_baseline import check_official_runs
 
 from mmevit.models import EfficientViT, EfficientViTFPN
+from tests.helpers import official_backbone, randomize_weights
+from tests.official.efficientvit import replace_batchnorm
+from tests.official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
+from tools.analysis_tools.official_baseline import check_official_runs
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 # Every stage map is larger than one window in some direction (strides 16,

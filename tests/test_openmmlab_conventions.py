@@ -8,7 +8,8 @@ import sys
 
 import pytest
 import yaml
-from test_detection import as_cli, toy_options
+
+from tests.detection_data import as_cli, toy_options
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIM = osp.join(osp.dirname(sys.executable), 'mim')

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from toy_shapes import make_ade20k_toy
 
 from mmevit.engine import merge_cfg_options, replace_sync_bn, task_of
-from mmevit.engine.precision import autocast_network
+from mmevit.tools.precision import autocast_network
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

@@ -1,21 +1,20 @@
 """EfficientViT RTMDet configs on mmdet's real RTMDet parts (CPU, small)."""
 import glob
-import importlib.util
 import os.path as osp
 
 import mmdet
 import pytest
 import torch
-from conftest import needs_exporter, randomize_weights
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from test_detection import fake_batch, mean_loss, short_seeded_run, toy_options
 
-from mmevit.engine import replace_sync_bn
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
+from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
+from tests.helpers import needs_exporter, randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs',
@@ -146,11 +145,7 @@ def test_neck_in_channels_of_another_arch_name_the_expected_channels():
 
 
 def test_benchmark_realtime_times_configs_side_by_side():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_realtime',
-        osp.join(ROOT, 'tools/analysis_tools/benchmark_realtime.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tools.analysis_tools import benchmark_realtime as tool
     args = tool.parse_args([TINY_TOY, M0_TOY, '--shape', '64', '96',
                             '--warmup', '0', '--repeats', '1'])
     rows, reference = tool.run(args)
@@ -174,8 +169,9 @@ def test_exported_onnx_matches_pytorch_predict(tmp_path):
     # weights many scores tie and NMS may order them either way.
     from mmdet.structures import DetDataSample
 
-    from mmevit.deploy import build_model, export_onnx, export_wrapper
+    from mmevit.deploy import export_onnx, export_wrapper
     from mmevit.deploy.runtime import OnnxSession
+    from mmevit.tools import build_model
     cfg, task, model = build_model(RTMDET_CONFIGS[0])
     randomize_weights(model)
     path = str(tmp_path / 'rtmdet_m0.onnx')

@@ -10,48 +10,28 @@ import sys
 
 import pytest
 import torch
-from conftest import run_tool, run_tool_in_process
 from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.runner import Runner
 from safetensors.torch import save_file
-from test_detection import as_cli as options_cli
-from test_detection import toy_options
 
-from mmevit.checkpoint import CheckpointError, load_checkpoint_file, load_model_checkpoint
-from mmevit.engine import (
-    StrictLoadRunner,
-    build_runner,
+from mmevit.checkpoint import CheckpointError, load_checkpoint_file
+from mmevit.engine import StrictLoadRunner, build_runner, load_model_checkpoint
+from mmevit.errors import ConfigError, DataError
+from mmevit.models import EfficientViT
+from mmevit.tools import (
     check_model_channels,
     explain_data_errors,
     merge_cfg_options,
     replace_sync_bn,
 )
-from mmevit.engine.data_errors import find_dataset_problem
-from mmevit.errors import ConfigError, DataError
-from mmevit.models import EfficientViT
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TESTS = osp.dirname(osp.abspath(__file__))
-RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
+from mmevit.tools.data_errors import find_dataset_problem
+from tests.detection_data import RETINA_TOY, toy_cfg, toy_options
+from tests.detection_data import as_cli as options_cli
+from tests.helpers import ROOT, run_tool, run_tool_in_process
 
 register_all_modules(init_default_scope=True)
-
-
-def toy_cfg(data, **options):
-    """The toy RetinaNet config pointed at ``data`` (make_coco_toy)."""
-    cfg = Config.fromfile(RETINA_TOY)
-    root = data['data_root'] + '/'
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-        loader.dataset.data_root = root
-    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = data[
-        'val_ann_file']
-    cfg.merge_from_dict(options)
-    replace_sync_bn(cfg.model)
-    return cfg
 
 
 def as_cli(cfg_path, work_dir, *extra):
@@ -162,7 +142,7 @@ def test_run_killed_while_saving_resumes_from_last_complete_checkpoint(
     root = toy_coco['data_root'] + '/'
     config.write_text(f'''
 _base_ = {RETINA_TOY!r}
-custom_imports = dict(imports=['mmevit', 'kill_during_save_hook'],
+custom_imports = dict(imports=['mmevit', 'tests.kill_during_save_hook'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='KillDuringSaveHook', save_index=2)]
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
@@ -176,7 +156,7 @@ val_evaluator = dict(ann_file={toy_coco['val_ann_file']!r})
 test_evaluator = val_evaluator
 ''')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [TESTS, os.environ.get('PYTHONPATH', '')]))
+        [ROOT, os.environ.get('PYTHONPATH', '')]))
     killed = subprocess.run(as_cli(config, work_dir), cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -268,7 +248,7 @@ def test_second_run_on_a_work_dir_is_refused_until_the_first_ends(
     work_dir = tmp_path / 'work'
     holder = subprocess.Popen(
         [sys.executable, '-c', 'import sys, time\n'
-         'from mmevit.engine import exclusive_work_dir\n'
+         'from mmevit.tools import exclusive_work_dir\n'
          'with exclusive_work_dir(sys.argv[1]):\n'
          '    print("locked", flush=True); time.sleep(600)', str(work_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

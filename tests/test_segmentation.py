@@ -12,13 +12,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import (
-    failure_lines,
-    free_port,
-    official_backbone,
-    official_loaded_state,
-    run_tool,
-)
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
@@ -27,12 +20,19 @@ from mmseg.apis import inference_model, init_model
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
-from toy_shapes import make_ade20k_toy
 
 from mmevit.checkpoint import load_checkpoint_file
-from mmevit.engine import replace_sync_bn
 from mmevit.errors import DataError
 from mmevit.models import EfficientViT
+from mmevit.tools import replace_sync_bn
+from tests.helpers import (
+    failure_lines,
+    free_port,
+    official_backbone,
+    official_loaded_state,
+    run_tool,
+)
+from tools.data.toy_shapes import make_ade20k_toy
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIGS = sorted(

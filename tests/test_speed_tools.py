@@ -3,19 +3,18 @@ mmevit against the official code: tests/test_official_equivalence.py."""
 import json
 import os.path as osp
 
-import benchmark
-import get_flops
 import pytest
 import torch
-from complexity import PAPER_COMPLEXITY, classifier_complexity
-from conftest import needs_exporter, run_tool
-from export_onnx import check_onnx, compare_latency, export_onnx
 
 from mmevit.models import EfficientViT
+from tests.helpers import needs_exporter, run_tool
+from tools.analysis_tools import benchmark, get_flops
+from tools.analysis_tools.complexity import PAPER_COMPLEXITY, classifier_complexity
+from tools.analysis_tools.export_onnx import check_onnx, compare_latency, export_backbone_onnx
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
-BENCHMARK = 'tools/analysis_tools/benchmark.py'
+BENCHMARK = ('-m', 'tools.analysis_tools.benchmark')
 
 
 @needs_exporter
@@ -24,7 +23,7 @@ def test_onnx_round_trip_two_sizes(tmp_path):
                 num_heads=[2, 3, 2], q_kernels=[5, 3, 3])
     model = EfficientViT(arch=arch).eval()
     path = str(tmp_path / 'tiny.onnx')
-    assert export_onnx(model, path, 96, 128) == ['out0', 'out1', 'out2']
+    assert export_backbone_onnx(model, path, 96, 128) == ['out0', 'out1', 'out2']
     rows = check_onnx(model, path, [(1, 96, 128), (2, 150, 71)])
     assert [row['shape'] for row in rows] == [[1, 3, 96, 128], [2, 3, 150, 71]]
     assert all(row['max_rel_diff'] <= 1e-4 for row in rows)
@@ -47,7 +46,7 @@ def test_classifier_complexity_matches_paper(arch):
 def test_benchmark_tool_table_json_and_plot(tmp_path):
     out, plot = tmp_path / 'speed.json', tmp_path / 'speed.png'
     # A process of its own: --threads changes torch's global thread count.
-    result = run_tool(BENCHMARK, RETINA_M0, '--arch', 'm0', '--parts',
+    result = run_tool(*BENCHMARK, RETINA_M0, '--arch', 'm0', '--parts',
                       'backbone', 'backbone+neck', 'model', '--shape', '128',
                       '160x192', '--threads', '1', '--warmup', '1',
                       '--repeats', '2', '--json', out, '--plot', plot)

@@ -1,8 +1,8 @@
 """mmevit on the users' stacks (torch 2.1 to the newest): the version check
-at import, safe checkpoint loading on every supported torch, what importing
-mmevit changes in the process, and the exporter's torch requirement."""
+at import, safe checkpoint loading on every supported torch (what importing
+mmevit changes in the process: test_import_changes.py), and the exporter's
+torch requirement."""
 import collections
-import json
 import os
 import os.path as osp
 import subprocess
@@ -12,11 +12,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool_in_process
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file
 from mmevit.stack import EXPORT_MIN_TORCH, installed_version, release, torch_at_least
+from tests.helpers import run_tool_in_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = 'configs/toy/retinanet_efficientvit_m0_toy.py'
@@ -112,35 +112,6 @@ def test_runner_checkpoint_types_load_on_this_torch(tmp_path):
     assert torch.equal(loaded['state_dict']['w'], torch.arange(4.))
 
 
-IMPORT_CHANGES = '''
-    import json
-    import torch
-    from mmengine.runner import CheckpointLoader
-    schemes = dict(CheckpointLoader._schemes)
-    get_safe = getattr(torch.serialization, 'get_safe_globals', list)
-    safe = list(get_safe())
-    import mmevit
-    print(json.dumps({
-        'schemes': sorted(k for k, v in CheckpointLoader._schemes.items()
-                          if schemes.get(k) is not v),
-        'safe_globals_changed': list(get_safe()) != safe}))
-'''
-
-
-@pytest.mark.parametrize('switch', [None, '0'])
-def test_import_changes_only_what_the_readme_lists(switch):
-    """mmengine's local checkpoint loader is replaced on torch 2.6+ only
-    (MMEVIT_PATCH_CHECKPOINT_LOADER=0 keeps it); torch's allowlist is never
-    widened."""
-    env = {} if switch is None else {'MMEVIT_PATCH_CHECKPOINT_LOADER': switch}
-    result = python(IMPORT_CHANGES, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    changes = json.loads(result.stdout.strip().splitlines()[-1])
-    patched = torch_at_least('2.6') and switch is None
-    assert changes == {'schemes': [''] if patched else [],
-                       'safe_globals_changed': False}
-
-
 def test_readme_support_table_names_the_installed_stack():
     """The README's support table lists the versions this suite runs on."""
     with open(osp.join(ROOT, 'README.md')) as f:
@@ -197,7 +168,8 @@ def test_an_onnx_file_runs_on_every_supported_torch(tmp_path):
     """tools/test.py evaluates an .onnx file in onnxruntime without
     importing the exporter (on torch 2.1 it could not be imported)."""
     from mmengine.config import Config
-    from toy_shapes import make_ade20k_toy
+
+    from tools.data.toy_shapes import make_ade20k_toy
     config = 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py'
     data = make_ade20k_toy(str(tmp_path / 'ade'), num_train=2, num_val=2,
                            min_size=64, max_size=96, show_progress=False)

@@ -4,16 +4,15 @@ import math
 import os
 import os.path as osp
 import re
-import runpy
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
-from toy_shapes import make_ade20k_toy, make_coco_toy
 
 from mmevit.errors import ConfigError
+from tools.data.toy_shapes import make_ade20k_toy, make_coco_toy
 
 SMALL = dict(num_train=6, num_val=3, min_size=64, max_size=128,
              show_progress=False)
@@ -198,7 +197,7 @@ def test_out_dir_is_file(maker, tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    main = runpy.run_path(osp.join(REPO, 'tools', 'data', 'make_toy_data.py'))['main']
+    from tools.data.make_toy_data import main
     main(['coco', str(tmp_path / 'coco'), '--num-train', '2', '--num-val',
           '1', '--seed', '5'])
     out = capsys.readouterr().out

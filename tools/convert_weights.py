@@ -12,16 +12,14 @@ import sys
 
 import torch
 
-from mmevit.checkpoint import (
-    CheckpointError,
+from mmevit.checkpoint import CheckpointError, extract_backbone_state_dict, read_checkpoint
+from mmevit.models.backbones import (
+    EfficientViT,
+    check_backbone_weights,
     convert_efficientvit_state_dict,
-    extract_backbone_state_dict,
     guess_arch_name,
-    read_checkpoint,
 )
-from mmevit.checkpoint.pretrained import check_backbone_weights
-from mmevit.engine.cli import exit_on_user_error
-from mmevit.models import EfficientViT
+from mmevit.tools.cli import exit_on_user_error
 
 
 def parse_args():

@@ -6,11 +6,11 @@ import sys
 import mmcv
 from mmengine.config import Config
 
-from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import check_model_channels, replace_sync_bn, task_of
-from mmevit.engine.cli import exit_on_user_error
-from mmevit.engine.precision import autocast_network, check_precision
+from mmevit.engine import load_model_checkpoint, task_of
 from mmevit.errors import ConfigError, DataError
+from mmevit.tools import check_model_channels, replace_sync_bn
+from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.precision import autocast_network, check_precision
 
 
 def parse_args():

@@ -19,33 +19,27 @@ Examples::
 import argparse
 import copy
 import os.path as osp
-import re
-import statistics
 import sys
 import tempfile
-import time
 
 import torch
 from mmengine.config import DictAction
 
 from mmevit import deploy  # its exporter is imported on first use
-from mmevit.checkpoint import load_model_checkpoint
-from mmevit.engine import merge_cfg_options, task_of
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.engine import load_model_checkpoint, task_of
 from mmevit.errors import ConfigError
+from mmevit.tools import (
+    build_model,
+    data_samples,
+    exit_on_user_error,
+    image_shape,
+    load_config,
+    time_side_by_side,
+)
 
 AXES = ('batch', 'height', 'width')
 #: The metrics ``--max-drop`` compares (mAP from 0 to 1, mIoU in percent).
 MAIN_METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU')
-
-
-def image_shape(text):
-    """argparse type: ``'800x1344'`` -> (800, 1344); ``'224'`` -> (224, 224)."""
-    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
-    if not match or int(match.group(1)) < 1 or int(match.group(2) or 1) < 1:
-        raise argparse.ArgumentTypeError(
-            f'bad shape {text!r}; write HxW (800x1344) or S (224)')
-    return int(match.group(1)), int(match.group(2) or match.group(1))
 
 
 def dynamic_axes(text):
@@ -123,7 +117,7 @@ def check_args(args):
 def export(args, out):
     """Build, load strictly, export to ``out``; returns (config, task,
     model)."""
-    cfg, task, model = deploy.build_model(args.config, args.cfg_options)
+    cfg, task, model = build_model(args.config, args.cfg_options)
     checkpoint = load_model_checkpoint(model, args.checkpoint)
     wrapper = deploy.export_wrapper(task, copy.deepcopy(model))
     if args.deploy_bn_fold:
@@ -137,14 +131,6 @@ def export(args, out):
           f'{",".join(args.dynamic) or "none"}; traced at '
           f'{args.shape[0]}x{args.shape[1]}; opset {args.opset}')
     return cfg, task, model
-
-
-def load_config(args):
-    """The config and task of an .onnx checkpoint (no model is built)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
-    return cfg, task_of(cfg)
 
 
 def quantize(args, cfg, task, fp32_file):
@@ -207,17 +193,16 @@ def check_drop(cfg, task, files, count, max_drop, work_dir):
 
 
 def compare_latency(cfg, task, model, onnx_files, shape, repeats):
-    """Median seconds of eager predict and BN-folded eager predict (with a
-    ``model``) and of each ONNX file on one random image, one thread each,
-    rounds interleaved.
+    """Print the median latency of eager predict and BN-folded eager
+    predict (with a ``model``) and of each ONNX file on one random image,
+    one thread each, rounds interleaved.
 
     A detector's file runs through ``OnnxDetector.predict`` (boxes scaled,
     Mask R-CNN's masks pasted into the image, as eager predict does); a
     segmentor's is the bare onnxruntime session."""
     from mmevit.deploy.runtime import OnnxSession, init_onnx_model
-    torch.set_num_threads(1)
     x = torch.randn(1, 3, *shape)
-    samples = _data_samples(task, shape)
+    samples = data_samples(task, *shape)
     runs = {}
     if model is not None:
         folded = deploy.fold_batch_norm(copy.deepcopy(model))
@@ -231,33 +216,7 @@ def compare_latency(cfg, task, model, onnx_files, shape, repeats):
             onnx_model.session = session
             runs[name] = lambda onnx_model=onnx_model: onnx_model.predict(
                 x, samples)
-    times = {name: [] for name in runs}
-    with torch.no_grad():
-        for round_ in range(repeats + 1):  # round 0 warms up
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                if round_:
-                    times[name].append(time.perf_counter() - start)
-    first = next(iter(times))
-    base = statistics.median(times[first])
-    print(f'latency at 1x3x{shape[0]}x{shape[1]}, one thread, median of '
-          f'{repeats} interleaved runs:')
-    for name, seconds in times.items():
-        median = statistics.median(seconds)
-        print(f'  {name:<26} {median * 1e3:9.1f} ms  '
-              f'({base / median:.2f}x {first})')
-
-
-def _data_samples(task, shape):
-    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
-                batch_input_shape=shape, scale_factor=(1., 1.),
-                padding_size=[0, 0, 0, 0])
-    if task == 'mmdet':
-        from mmdet.structures import DetDataSample
-        return [DetDataSample(metainfo=meta)]
-    from mmseg.structures import SegDataSample
-    return [SegDataSample(metainfo=meta)]
+    time_side_by_side(runs, shape, repeats)
 
 
 def main(argv=None):
@@ -265,8 +224,9 @@ def main(argv=None):
     with exit_on_user_error(), tempfile.TemporaryDirectory() as tmp:
         check_args(args)
         model = None
-        if args.checkpoint.endswith('.onnx'):
-            cfg, task = load_config(args)
+        if args.checkpoint.endswith('.onnx'):  # no model is built
+            cfg = load_config(args.config, args.cfg_options)
+            task = task_of(cfg)
             fp32_file = args.checkpoint
         else:
             fp32_file = osp.join(tmp, 'fp32.onnx') if args.quantize \

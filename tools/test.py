@@ -7,19 +7,18 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
 
-from mmevit.engine import (
-    build_runner,
+from mmevit.engine import build_runner, task_of
+from mmevit.errors import ConfigError
+from mmevit.tools import (
     check_model_channels,
     end_distributed,
     explain_data_errors,
     merge_cfg_options,
     prepare_cpu_distributed,
     replace_sync_bn,
-    task_of,
 )
-from mmevit.engine.cli import exit_on_user_error
-from mmevit.engine.precision import autocast_network, check_precision
-from mmevit.errors import ConfigError
+from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.precision import autocast_network, check_precision
 
 
 def parse_args():

@@ -8,8 +8,8 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from mmevit.engine import (
-    build_runner,
+from mmevit.engine import build_runner, task_of
+from mmevit.tools import (
     check_model_channels,
     end_distributed,
     exclusive_work_dir,
@@ -17,10 +17,9 @@ from mmevit.engine import (
     merge_cfg_options,
     prepare_cpu_distributed,
     replace_sync_bn,
-    task_of,
     use_safe_checkpoint_hook,
 )
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.tools.cli import exit_on_user_error
 
 
 def parse_args():

@@ -1,11 +1,8 @@
-from .conversion import (
-                         convert_efficientvit_state_dict,
-                         guess_arch_name,
-                         official_key_to_mmevit,
-                         resize_attention_biases,
-)
-from .model_loading import check_model_weights, load_model_checkpoint, load_model_weights
-from .pretrained import extract_backbone_state_dict, load_pretrained_backbone, read_checkpoint
+"""Checkpoint files: safe reading (a restricted unpickler), the weights
+inside them, and key comparison. Imports nothing of mmevit's models; the
+backbone's key conversion lives beside it (:mod:`mmevit.models.backbones`)
+and whole-model loading above the models (:mod:`mmevit.engine`)."""
+from .reading import WRAPPERS, extract_backbone_state_dict, model_weights, read_checkpoint
 from .safe_load import (
                          ALLOWLIST_PICKLE,
                          SAFE_GLOBALS,
@@ -15,11 +12,7 @@ from .safe_load import (
 )
 
 __all__ = [
-    'convert_efficientvit_state_dict', 'guess_arch_name',
-    'official_key_to_mmevit', 'resize_attention_biases',
-    'extract_backbone_state_dict', 'load_pretrained_backbone',
-    'read_checkpoint', 'SAFE_GLOBALS', 'CheckpointError',
-    'ALLOWLIST_PICKLE', 'load_checkpoint_file',
-    'register_local_checkpoint_loader', 'check_model_weights',
-    'load_model_checkpoint', 'load_model_weights'
+    'WRAPPERS', 'extract_backbone_state_dict', 'model_weights',
+    'read_checkpoint', 'SAFE_GLOBALS', 'CheckpointError', 'ALLOWLIST_PICKLE',
+    'load_checkpoint_file', 'register_local_checkpoint_loader'
 ]

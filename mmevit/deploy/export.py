@@ -13,9 +13,7 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config
 
-from ..engine import check_model_channels, merge_cfg_options, replace_sync_bn, task_of
 from ..errors import ConfigError
 from ..stack import require_export_torch
 
@@ -35,29 +33,6 @@ SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
              'RoIAlign; Faster/Mask R-CNN); test_cfg nms type \'nms\'; mmseg '
              'EncoderDecoder (FPNHead and other decode heads) in whole test '
              'mode')
-
-
-def build_model(config, cfg_options=None):
-    """Build the config's model on CPU in eval mode.
-
-    Returns:
-        tuple[Config, str, nn.Module]: The config, its task (``'mmdet'`` or
-        ``'mmseg'``) and the model.
-    """
-    cfg = Config.fromfile(config)
-    merge_cfg_options(cfg, cfg_options)
-    task = task_of(cfg)
-    replace_sync_bn(cfg.model)
-    if task == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(cfg.model).eval()
-    check_model_channels(model)
-    return cfg, task, model
 
 
 def export_wrapper(task, model):
@@ -144,16 +119,3 @@ def _jsonable(meta):
             for key, value in meta.items()
             if isinstance(value, (list, tuple, str, int, float))}
 
-
-def fold_batch_norm(model):
-    """Fold every BatchNorm into the convolution before it (in place).
-
-    A backbone with ``switch_to_deploy`` (EfficientViT) switches to its
-    fused form; the remaining conv + BN pairs (necks, heads) are fused by
-    mmcv's ``fuse_conv_bn``.
-    """
-    from mmcv.cnn import fuse_conv_bn
-    backbone = getattr(model, 'backbone', None)
-    if hasattr(backbone, 'switch_to_deploy'):
-        backbone.switch_to_deploy()
-    return fuse_conv_bn(model)

@@ -8,9 +8,9 @@ import shutil
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import HOOKS
 
 from ..errors import CheckpointError
+from ..registry import HOOKS
 
 #: errno values of a write that found no room: disk full, quota, file size
 #: limit.
@@ -153,14 +153,3 @@ class SafeCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('keep_ckpt_ids',
                                        list(self.keep_ckpt_ids))
         return outdated
-
-
-def use_safe_checkpoint_hook(cfg):
-    """Make a config's mmengine ``CheckpointHook`` a :class:`SafeCheckpointHook`
-    (in place). Returns True if it was replaced."""
-    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
-    if hook is not None and hook.get('type') in ('CheckpointHook',
-                                                 CheckpointHook):
-        hook['type'] = 'SafeCheckpointHook'
-        return True
-    return False

@@ -1,8 +1,10 @@
 """The Runner of mmevit's tools: mmengine's, with strict checkpoint loading."""
-from mmengine.registry import RUNNERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import Runner
 
-from ..checkpoint import load_checkpoint_file, load_model_weights
+from ..checkpoint import load_checkpoint_file
+from ..registry import RUNNERS
+from .model_loading import load_model_weights
 
 
 @RUNNERS.register_module()
@@ -18,8 +20,9 @@ class StrictLoadRunner(Runner):
     a run before any training step and before any optimizer or scheduler
     state is touched.
 
-    Configs can select it with ``runner_type='StrictLoadRunner'``; mmevit's
-    tools always use it.
+    Configs can select it with ``runner_type='mmevit.StrictLoadRunner'`` (or
+    the plain name, see :mod:`mmevit.import_changes`); mmevit's tools use it
+    unless the config names another runner.
     """
 
     def load_checkpoint(self, filename, map_location='cpu', strict=True,
@@ -59,5 +62,5 @@ def build_runner(cfg):
     ``runner_type`` when it sets one (any runner registered in mmengine),
     else :class:`StrictLoadRunner`."""
     if cfg.get('runner_type'):
-        return RUNNERS.build(cfg)
+        return MMENGINE_RUNNERS.build(cfg)
     return StrictLoadRunner.from_cfg(cfg)

@@ -4,10 +4,10 @@ import os.path as osp
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
 from torch import nn
 
 from ..errors import DataError
+from ..registry import HOOKS
 
 
 @HOOKS.register_module()

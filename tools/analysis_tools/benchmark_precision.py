@@ -19,10 +19,10 @@ network alone (tensor mode, no post-processing).
 
 Examples::
 
-    python tools/analysis_tools/benchmark_precision.py \\
+    python -m tools.analysis_tools.benchmark_precision \\
         configs/retinanet_efficientvit_m4_coco.py --shape 800x1344 --threads 1 2
-    python tools/analysis_tools/benchmark_precision.py --arch m4 --shape 800x1344
-    python tools/analysis_tools/benchmark_precision.py \\
+    python -m tools.analysis_tools.benchmark_precision --arch m4 --shape 800x1344
+    python -m tools.analysis_tools.benchmark_precision \\
         mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
         configs/rtmdet_efficientvit_m0_coco.py --shape 640 --candidates 1000 \\
         --reference 0
@@ -35,16 +35,16 @@ import sys
 import tempfile
 
 import torch
-from fair_load import has_dense_head, set_candidate_count
-from input_checks import image_shape, positive_int
-from latency import interleaved_latencies
 from mmengine.config import DictAction
-from model_builders import build_backbone, build_from_config, data_samples
-from report import machine_info, write_json
 
-from mmevit.engine.cli import exit_on_user_error
-from mmevit.engine.precision import autocast_network
 from mmevit.errors import ConfigError
+from mmevit.tools import build_model, data_samples, image_shape, interleaved_latencies
+from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.precision import autocast_network
+from tools.analysis_tools.fair_load import has_dense_head, set_candidate_count
+from tools.analysis_tools.input_checks import positive_int
+from tools.analysis_tools.model_builders import build_backbone
+from tools.analysis_tools.report import machine_info, write_json
 
 PATHS = ('eager fp32', 'eager bf16', 'ort fp32', 'ort int8')
 
@@ -117,7 +117,7 @@ class Subject:
         if self.task is None:
             return {'eager fp32': lambda: self.model(x),
                     'eager bf16': lambda: bf16(x)}
-        samples = data_samples(self.task, x)
+        samples = data_samples(self.task, *x.shape[2:], len(x))
         return {'network': lambda: self.model(x, samples, mode='tensor'),
                 'eager fp32': lambda: self.model.predict(x, samples),
                 'eager bf16': lambda: bf16.predict(x, samples)}
@@ -159,7 +159,7 @@ class Subject:
             from mmevit.deploy.runtime import OnnxSession, init_onnx_model
             onnx_model = init_onnx_model(self.cfg, path)
             onnx_model.session = OnnxSession(path, self.task, threads)
-            samples = data_samples(self.task, x)
+            samples = data_samples(self.task, *x.shape[2:], len(x))
             fns[path_name] = (lambda onnx_model=onnx_model, samples=samples:
                               onnx_model.predict(x, samples))
         return fns
@@ -201,9 +201,9 @@ def build_subjects(args, x):
         from mmengine.config import Config
         from mmengine.hub import get_config
         torch.manual_seed(args.seed)
-        model, task = build_from_config(config, args.cfg_options)
+        _, task, model = build_model(config, args.cfg_options)
         model.init_weights()
-        samples = data_samples(task, x)
+        samples = data_samples(task, *x.shape[2:], len(x))
         gather_bn_statistics(
             model, lambda inputs: model(inputs, samples, mode='tensor'), x)
         cfg = get_config(config) if '::' in config else Config.fromfile(config)

@@ -17,7 +17,7 @@ image (fair_load.py).
 
 Example::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_realtime.py \\
+    OMP_NUM_THREADS=1 python -m tools.analysis_tools.benchmark_realtime \\
         mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
         configs/rtmdet_efficientvit_m0_coco.py --shape 640 --threads 1
 """
@@ -31,16 +31,12 @@ import sys
 import tempfile
 
 import torch
-from fair_load import set_candidate_count
-from latency import interleaved_latencies
-from mmengine.config import Config, DictAction
-from mmengine.hub import get_config
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.utils import import_modules_from_strings
+from mmengine.config import DictAction
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmevit.engine import replace_sync_bn
 from mmevit.errors import ConfigError
+from mmevit.tools import build_model, data_samples, interleaved_latencies
+from tools.analysis_tools.fair_load import set_candidate_count
 
 
 def parse_args(argv=None):
@@ -83,27 +79,13 @@ def parse_args(argv=None):
     return args
 
 
-def build_detector(config, cfg_options=None):
-    """The detector of ``config`` with random weights, in eval mode."""
-    cfg = get_config(config) if '::' in config else Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    replace_sync_bn(cfg.model)
-    init_default_scope('mmdet')
-    return MODELS.build(cfg.model).eval()
-
-
 def test_batch(height, width, seed=0):
     """One uint8 image and the meta information the pipeline would give."""
-    from mmdet.structures import DetDataSample
     generator = torch.Generator().manual_seed(seed)
     image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
                           generator=generator)
-    meta = dict(img_shape=(height, width), ori_shape=(height, width),
-                pad_shape=(height, width), scale_factor=(1., 1.))
-    return dict(inputs=[image], data_samples=[DetDataSample(metainfo=meta)])
+    return dict(inputs=[image], data_samples=data_samples('mmdet', height,
+                                                          width))
 
 
 def callables(model, batch):
@@ -151,7 +133,7 @@ def run(args):
     tmp_dir = tempfile.mkdtemp()
     for config in args.configs:
         torch.manual_seed(args.seed)  # the same random weights every run
-        model = build_detector(config, args.cfg_options)
+        _, _, model = build_model(config, args.cfg_options)
         parts, data = callables(model, batch)
         gflop, params_m = flops_and_params(model, data)
         name = short_name(config)

@@ -9,28 +9,26 @@ status is 1 if the max relative difference exceeds ``--tolerance``.
 
 Examples::
 
-    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
-    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx \\
+    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx
+    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx \\
         --shape 800x1344 --check-shapes 800x1344 --compare-latency 10
-    python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
+    python -m tools.analysis_tools.export_onnx configs/retinanet_efficientvit_m4_coco.py \\
         --part backbone+neck --out retinanet_m4_features.onnx --deploy
 """
 import argparse
 import copy
-import statistics
 import sys
 
 import torch
-from input_checks import image_shape
-from latency import interleaved_latencies
 from mmengine.config import DictAction
-from model_builders import build_backbone, build_from_config, deploy_model
-from official_baseline import relative_difference
-from report import format_table
 from torch import nn
 
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.models import fold_batch_norm
 from mmevit.stack import require_export_torch
+from mmevit.tools import build_model, exit_on_user_error, image_shape, time_side_by_side
+from tools.analysis_tools.model_builders import build_backbone
+from tools.analysis_tools.official_baseline import relative_difference
+from tools.analysis_tools.report import format_table
 
 
 class BackboneWithNeck(nn.Module):
@@ -50,7 +48,7 @@ class BackboneWithNeck(nn.Module):
         return tuple(self.neck(self.backbone(x)))
 
 
-def export_onnx(module, path, height, width, opset=18):
+def export_backbone_onnx(module, path, height, width, opset=18):
     """Export ``module`` (image batch -> tuple of maps) to ONNX.
 
     Args:
@@ -112,9 +110,10 @@ def check_onnx(module, path, shapes, seed=0):
 
 
 def compare_latency(module, path, shape, repeats):
-    """Latency of ``module`` in PyTorch eager, the same with BN folded, and
-    the ONNX file in onnxruntime, on one random image at ``shape``: one
-    thread each, rounds interleaved, one warm-up round.
+    """Print the latency of ``module`` in PyTorch eager, the same with BN
+    folded, and the ONNX file in onnxruntime, on one random image at
+    ``shape`` (:func:`mmevit.tools.time_side_by_side`: one thread each,
+    rounds interleaved, one warm-up round).
 
     Returns:
         list[dict]: Per runtime: ``name``, ``median_ms`` and ``speedup``
@@ -125,22 +124,12 @@ def compare_latency(module, path, shape, repeats):
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = ort.InferenceSession(path, options,
                                    providers=['CPUExecutionProvider'])
-    folded = deploy_model(copy.deepcopy(module)).eval()
+    folded = fold_batch_norm(copy.deepcopy(module)).eval()
     x = torch.randn(1, 3, *shape)
     fns = {'PyTorch eager': lambda: module.eval()(x),
            'PyTorch eager, BN folded': lambda: folded(x),
            'onnxruntime': lambda: session.run(None, {'input': x.numpy()})}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            times = interleaved_latencies(fns, 'cpu', warmup=1, repeats=repeats)
-    finally:
-        torch.set_num_threads(threads)
-    eager = statistics.median(times['PyTorch eager'])
-    return [dict(name=name, median_ms=statistics.median(seconds) * 1e3,
-                 speedup=eager / statistics.median(seconds))
-            for name, seconds in times.items()]
+    return time_side_by_side(fns, shape, repeats)
 
 
 def parse_args(argv=None):
@@ -181,7 +170,7 @@ def parse_args(argv=None):
 def build_module(args):
     if args.arch:
         return build_backbone(args.arch)
-    model, _ = build_from_config(args.config, args.cfg_options)
+    _, _, model = build_model(args.config, args.cfg_options)
     if args.part == 'backbone':
         return model.backbone
     return BackboneWithNeck(model.backbone, model.neck)
@@ -191,8 +180,9 @@ def run(args):
     module = build_module(args).eval()
     eager = copy.deepcopy(module) if args.compare_latency else None
     if args.deploy:
-        deploy_model(module)
-    names = export_onnx(module, args.out, *args.shape, opset=args.opset)
+        fold_batch_norm(module)
+    names = export_backbone_onnx(module, args.out, *args.shape,
+                                 opset=args.opset)
     print(f'exported {args.out} (outputs {", ".join(names)}; dynamic '
           f'batch, height, width; opset {args.opset}; torch '
           f'{torch.__version__} torch.export-based exporter)')
@@ -208,10 +198,7 @@ def run(args):
     print(f'onnxruntime matches PyTorch: max relative difference '
           f'{worst:.2e} <= {args.tolerance:.0e}')
     if args.compare_latency:
-        rows = compare_latency(eager, args.out, args.shape, args.compare_latency)
-        print(f'latency at 1x3x{args.shape[0]}x{args.shape[1]}, one thread, '
-              f'median of {args.compare_latency} interleaved rounds:')
-        print(format_table(rows, ['name', 'median_ms', 'speedup']))
+        compare_latency(eager, args.out, args.shape, args.compare_latency)
     return 0
 
 

@@ -7,21 +7,26 @@ multiply-adds, the unit EfficientViT's paper calls FLOPs; ``GFLOP`` = 2 x.
 Examples::
 
     # backbones and the paper's ImageNet classifiers at 224
-    python tools/analysis_tools/get_flops.py --arch m0 m1 m2 m3 m4 m5 --shape 224
+    python -m tools.analysis_tools.get_flops --arch m0 m1 m2 m3 m4 m5 --shape 224
     # backbone, backbone+neck and the whole detector at 800x1344
-    python tools/analysis_tools/get_flops.py configs/retinanet_efficientvit_m4_coco.py
+    python -m tools.analysis_tools.get_flops configs/retinanet_efficientvit_m4_coco.py
 """
 import argparse
 import sys
 
 import torch
-from complexity import PAPER_COMPLEXITY, classifier_complexity, count_flops, count_parameters
-from input_checks import image_shape
 from mmengine.config import DictAction
-from model_builders import build_backbone, build_from_config, data_samples
-from report import format_table, write_json
 
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.tools import build_model, data_samples, image_shape
+from mmevit.tools.cli import exit_on_user_error
+from tools.analysis_tools.complexity import (
+    PAPER_COMPLEXITY,
+    classifier_complexity,
+    count_flops,
+    count_parameters,
+)
+from tools.analysis_tools.model_builders import build_backbone
+from tools.analysis_tools.report import format_table, write_json
 
 ARCH_COLUMNS = ['name', 'shape', 'params_m', 'gmacs', 'gflop',
                 'classifier_params_m', 'classifier_mmacs', 'paper_params_m',
@@ -73,7 +78,7 @@ def arch_rows(archs, height, width):
 
 
 def config_rows(config, height, width, cfg_options):
-    model, task = build_from_config(config, cfg_options)
+    _, task, model = build_model(config, cfg_options)
     stem = config.split('::')[-1].rsplit('/', 1)[-1].removesuffix('.py')
     neck_params = count_parameters(model.backbone) + count_parameters(
         model.neck)
@@ -83,7 +88,8 @@ def config_rows(config, height, width, cfg_options):
         complexity_row(f'{stem}: backbone+neck', model.backbone,
                        model.extract_feat, height, width),
         complexity_row(f'{stem}: model (tensor mode)', model,
-                       lambda x: model._forward(x, data_samples(task, x)),
+                       lambda x: model._forward(
+                           x, data_samples(task, *x.shape[2:], len(x))),
                        height, width),
     ]
     rows[1]['params_m'] = neck_params / 1e6

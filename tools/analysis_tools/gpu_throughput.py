@@ -8,18 +8,18 @@ and at the largest power-of-two batch (up to ``--max-batch``) that fits.
 
 Example::
 
-    python tools/analysis_tools/gpu_throughput.py --arch m0 m1 m2 m3 m4 m5
+    python -m tools.analysis_tools.gpu_throughput --arch m0 m1 m2 m3 m4 m5
 """
 import argparse
 import sys
 import time
 
 import torch
-from complexity import Classifier
-from report import format_table
 
-from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import ConfigError
+from mmevit.tools.cli import exit_on_user_error
+from tools.analysis_tools.complexity import Classifier
+from tools.analysis_tools.report import format_table
 
 #: images/s on one V100 at batch 2048 (official classification README).
 PAPER_V100 = {'m0': 27644, 'm1': 20093, 'm2': 18218, 'm3': 16644,

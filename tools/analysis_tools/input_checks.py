@@ -1,6 +1,7 @@
-"""Checks of what the user asks the measuring tools to run: argument types,
-device, input size and whether a batch fits in memory. Each failure is a
-one-line :class:`mmevit.errors.ConfigError`.
+"""Checks of what the user asks the measuring tools to run: argument types
+(image sizes: :func:`mmevit.tools.image_shape`), device, input size and
+whether a batch fits in memory. Each failure is a one-line
+:class:`mmevit.errors.ConfigError`.
 
 The memory estimate runs the model twice on a reduced input (one image, at
 most :data:`PROBE_PIXELS` pixels), records the peak of live tensor storage
@@ -11,7 +12,6 @@ linearly with both.
 import argparse
 import contextlib
 import math
-import re
 import weakref
 
 import torch
@@ -23,19 +23,6 @@ from mmevit.errors import ConfigError
 STRIDE_PROBE = 512
 PROBE_PIXELS = 256 * 256
 SAFETY_FACTOR = 1.25  # allocator slack, library workspaces
-
-
-def image_shape(text):
-    """argparse type: ``'800x1344'`` -> (800, 1344); ``'224'`` -> (224, 224)."""
-    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
-    if not match:
-        raise argparse.ArgumentTypeError(
-            f'bad shape {text!r}; write HxW (800x1344) or S (224)')
-    height = int(match.group(1))
-    width = int(match.group(2) or height)
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f'shape {text!r} must be positive')
-    return height, width
 
 
 def positive_int(text):

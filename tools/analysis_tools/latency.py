@@ -1,66 +1,32 @@
-"""Latency of model parts, timed side by side: warm-up, device
-synchronisation, interleaved repeats, and the machine's fp32 matmul rate as
-the bound that each part's achieved GFLOP/s is compared with."""
+"""Latency of model parts, timed side by side (:mod:`mmevit.tools.latency`:
+warm-up, device synchronisation, interleaved repeats), with the machine's
+fp32 matmul rate as the bound that each part's achieved GFLOP/s is compared
+with."""
 import dataclasses
 import os.path as osp
 import statistics
-import time
 from typing import Callable
 
 import torch
-from complexity import count_flops
-from input_checks import check_fits, check_input_size, coarsest_stride, out_of_memory_as_error
-from model_builders import build_backbone, build_from_config, check_arch, deploy_model, model_parts
-from official_baseline import VARIANTS, build_variants, check_official_runs, output_differences
+
+from mmevit.models import fold_batch_norm
+from mmevit.tools import build_model, interleaved_latencies
+from tools.analysis_tools.complexity import count_flops
+from tools.analysis_tools.input_checks import (
+    check_fits,
+    check_input_size,
+    coarsest_stride,
+    out_of_memory_as_error,
+)
+from tools.analysis_tools.model_builders import build_backbone, check_arch, model_parts
+from tools.analysis_tools.official_baseline import (
+    VARIANTS,
+    build_variants,
+    check_official_runs,
+    output_differences,
+)
 
 MATMUL = 'fp32 matmul'
-
-
-def synchronize(device):
-    """Wait for queued kernels on ``device`` (a no-op on the CPU).
-
-    Args:
-        device (torch.device | str): Device the measured work runs on.
-    """
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def time_once(fn, device):
-    """Seconds taken by one call of ``fn``, synchronised on ``device``."""
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def interleaved_latencies(fns, device, warmup=3, repeats=10):
-    """Time several callables side by side.
-
-    Every round calls each function once, in turn, so slow drifts of the
-    machine (other jobs, clock changes) affect all of them alike and their
-    ratios are meaningful. Warm-up rounds are run first and discarded.
-
-    Args:
-        fns (dict[str, Callable]): Functions to time, by name.
-        device (torch.device | str): Device to synchronise.
-        warmup (int): Discarded rounds. Defaults to 3.
-        repeats (int): Measured rounds. Defaults to 10.
-
-    Returns:
-        dict[str, list[float]]: Seconds per call, one entry per round.
-    """
-    if repeats < 1:
-        raise ValueError(f'repeats={repeats} must be at least 1')
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            times[name].append(time_once(fn, device))
-    return times
 
 
 def summarize(seconds, batch_size):
@@ -142,7 +108,7 @@ def arch_targets(arch, device, deploy=False, use_compile=False):
     """The backbone of one arch as a :class:`Target`."""
     model = build_backbone(arch).to(device)
     if deploy:
-        deploy_model(model)
+        fold_batch_norm(model)
     return [Target(f'EfficientViT-{arch.upper()}: backbone', model, model,
                    torch.compile(model) if use_compile else None)]
 
@@ -150,10 +116,10 @@ def arch_targets(arch, device, deploy=False, use_compile=False):
 def config_targets(config, parts, device, deploy=False, use_compile=False,
                    cfg_options=None):
     """The requested parts of a config's model as :class:`Target` s."""
-    model, task = build_from_config(config, cfg_options)
+    _, task, model = build_model(config, cfg_options)
     model = model.to(device)
     if deploy:
-        deploy_model(model)
+        fold_batch_norm(model)
     fns = model_parts(model, task, parts)
     stem = osp.splitext(osp.basename(config.split('::')[-1]))[0]
     features = {'backbone': model.backbone,

@@ -9,8 +9,8 @@ counts them), and the paper's COCO results where the paper publishes them
 
 Example::
 
-    python tools/analysis_tools/metafile.py            # rewrite configs/metafile.yml
-    python tools/analysis_tools/metafile.py --check    # exit 1 if it is stale
+    python -m tools.analysis_tools.metafile            # rewrite configs/metafile.yml
+    python -m tools.analysis_tools.metafile --check    # exit 1 if it is stale
 """
 import argparse
 import glob
@@ -19,9 +19,10 @@ import sys
 
 import torch
 import yaml
-from complexity import count_flops, count_parameters
 from mmengine.config import Config
-from model_builders import build_from_config, data_samples
+
+from mmevit.tools import build_model, data_samples
+from tools.analysis_tools.complexity import count_flops, count_parameters
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = osp.join(ROOT, 'configs', 'metafile.yml')
@@ -79,8 +80,9 @@ def architecture(cfg):
 
 
 def complexity(path, shape):
-    model, task = build_from_config(path)
-    counts = count_flops(lambda x: model._forward(x, data_samples(task, x)),
+    _, task, model = build_model(path)
+    counts = count_flops(
+        lambda x: model._forward(x, data_samples(task, *x.shape[2:], len(x))),
                          torch.zeros(1, 3, *shape))
     return count_parameters(model), counts['macs']
 

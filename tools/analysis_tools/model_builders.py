@@ -1,18 +1,13 @@
-"""Build a model (an arch or an mmdet/mmseg config) and the parts to time.
+"""A backbone of an arch, and the parts of a model to time (models of
+configs: :func:`mmevit.tools.build_model`).
 
 A *part* is a callable on an image batch: ``backbone`` (the backbone alone),
 ``backbone+neck`` (``extract_feat``) and ``model`` (the whole detector or
 segmentor in ``predict`` mode, post-processing included).
 """
-from mmcv.cnn import fuse_conv_bn
-from mmengine.config import Config
-from mmengine.hub import get_config
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.utils import import_modules_from_strings
-
-from mmevit.engine import replace_sync_bn, task_of
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
+from mmevit.tools import data_samples
 
 PARTS = ('backbone', 'backbone+neck', 'model')
 
@@ -32,53 +27,12 @@ def build_backbone(arch):
     return EfficientViT(arch=check_arch(arch)).eval()
 
 
-def build_from_config(config, cfg_options=None):
-    """Build the detector or segmentor of a config (random weights, eval).
-
-    SyncBN becomes BN (one process); ``init_cfg`` checkpoints are not
-    loaded, since speed and FLOPs do not depend on weight values.
-
-    Args:
-        config (str): Config path, or ``mmdet::...``/``mmseg::...``.
-        cfg_options (dict, optional): Overrides merged into the config.
-
-    Returns:
-        tuple[nn.Module, str]: The model and its task, 'mmdet' or 'mmseg'.
-    """
-    try:
-        cfg = get_config(config) if '::' in config else Config.fromfile(config)
-    except FileNotFoundError:
-        raise ConfigError(f'config not found: {config}') from None
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    task = task_of(cfg)
-    replace_sync_bn(cfg.model)
-    init_default_scope(task)
-    return MODELS.build(cfg.model).eval(), task
-
-
-def data_samples(task, images):
-    """Per-image meta information that ``predict`` needs (no resizing)."""
-    shape = tuple(images.shape[2:])
-    if task == 'mmdet':
-        from mmdet.structures import DetDataSample
-        meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
-                    batch_input_shape=shape, scale_factor=(1., 1.))
-        return [DetDataSample(metainfo=meta) for _ in images]
-    from mmseg.structures import SegDataSample
-    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
-                batch_input_shape=shape, padding_size=[0, 0, 0, 0])
-    return [SegDataSample(metainfo=meta) for _ in images]
-
-
 def model_parts(model, task, parts):
     """Callables ``f(images)`` for the requested parts of ``model``.
 
     Args:
         model (nn.Module): An :class:`EfficientViT` (``task`` None) or a
-            detector/segmentor built by :func:`build_from_config`.
+            detector/segmentor built by :func:`mmevit.tools.build_model`.
         task (str | None): 'mmdet', 'mmseg', or None for a bare backbone.
         parts (Sequence[str]): Names from :data:`PARTS`.
 
@@ -98,15 +52,8 @@ def model_parts(model, task, parts):
     table = {
         'backbone': model.backbone,
         'backbone+neck': model.extract_feat,
-        'model': lambda x: model.predict(x, data_samples(task, x)),
+        'model': lambda x: model.predict(
+            x, data_samples(task, *x.shape[2:], len(x))),
     }
     return {p: table[p] for p in parts}
 
-
-def deploy_model(model):
-    """Fold BN for inference: :meth:`EfficientViT.switch_to_deploy` where a
-    module has it, mmcv's ``fuse_conv_bn`` on every other Conv+BN pair."""
-    for module in model.modules():
-        if hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
-    return fuse_conv_bn(model)

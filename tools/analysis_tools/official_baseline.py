@@ -8,28 +8,21 @@ official state dict converted to mmevit's layout), so their outputs must
 agree and their timings are directly comparable.
 """
 import copy
-import importlib
-import os.path as osp
-import sys
 
 import torch
 
-from mmevit.checkpoint import convert_efficientvit_state_dict
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
 
-TESTS_DIR = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..',
-                                  '..', 'tests'))
 #: Variants timed by ``--compare-official``; the first is the baseline.
 VARIANTS = ('official', 'official, BN folded', 'mmevit', 'mmevit deploy')
 
 
 def load_official_code():
-    """The transcribed official backbone module, ``official.efficientvit``
-    from ``tests/`` (not a package of the installation)."""
-    if TESTS_DIR not in sys.path:
-        sys.path.append(TESTS_DIR)
-    return importlib.import_module('official.efficientvit')
+    """The transcribed official backbone module, ``tests.official.efficientvit``
+    (in the repository, not in the installed package)."""
+    from tests.official import efficientvit
+    return efficientvit
 
 
 def randomize_weights(module, seed=0):
@@ -95,8 +88,7 @@ def build_variants(arch, seed=0):
     randomize_weights(reference, seed)
     reference.eval()
     model = EfficientViT(arch=arch, window_sizes=settings['window_size'])
-    model.load_state_dict(convert_efficientvit_state_dict(
-        reference.state_dict(), settings['window_size']))
+    model.load_state_dict(reference.state_dict())  # converted on load
     model.eval()
     folded = copy.deepcopy(reference)
     official.replace_batchnorm(folded)

@@ -13,8 +13,8 @@ import os.path as osp
 import re
 import sys
 
-from mmevit.engine.cli import exit_on_user_error
 from mmevit.errors import DataError
+from mmevit.tools.cli import exit_on_user_error
 
 METRIC_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'aAcc', 'mAcc')
 STAMP = re.compile(r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d')

@@ -6,9 +6,8 @@ The same seed always writes the same files.
 """
 import argparse
 
-from toy_shapes import make_ade20k_toy, make_coco_toy
-
-from mmevit.engine.cli import exit_on_user_error
+from mmevit.tools.cli import exit_on_user_error
+from tools.data.toy_shapes import make_ade20k_toy, make_coco_toy
 
 MAKERS = {'coco': make_coco_toy, 'ade20k': make_ade20k_toy}
 

@@ -4,14 +4,15 @@ import copy
 import torch
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint.conversion import convert_efficientvit_state_dict
 from ...errors import ConfigError
+from ...registry import MODELS
 from ...stack import register_load_state_dict_pre_hook
 from ..layers import ConvBN, Downsample, EfficientViTBlock
+from .key_conversion import convert_efficientvit_state_dict
+from .pretrained import load_pretrained_backbone
 
 
 class PatchEmbed(nn.Sequential):
@@ -67,8 +68,10 @@ class EfficientViTStage(nn.Module):
 
 
 def _convert_loaded_weights(module, state_dict, prefix, *args):
-    """Load-state-dict pre-hook: bring the backbone's entries of any full
-    checkpoint (official layout, other window sizes) into mmevit's layout."""
+    """Load-state-dict pre-hook, the one place weights are converted: bring
+    the backbone's entries of any checkpoint (official layout, other window
+    sizes) into mmevit's layout, whoever loads them (mmevit's strict loaders,
+    mmengine's ``load_checkpoint``, a plain ``load_state_dict``)."""
     keys = [k for k in state_dict if k.startswith(prefix)]
     weights = {k[len(prefix):]: state_dict.pop(k) for k in keys}
     weights = convert_efficientvit_state_dict(weights, module.window_sizes)
@@ -89,13 +92,22 @@ class EfficientViT(BaseModule):
     Outputs are at strides 16, 32 and 64 with the arch's ``embed_dims``
     channels. Any input size works: attention windows are zero-padded.
 
-    In eval mode BN is folded into its convolution at every forward, from the
-    current weights (nothing is cached, so outputs follow any change of the
-    weights, ``.data`` writes included). That fold costs about 10 % of an
-    M4 forward at 224x224 and 2 % at 800x1344 (one CPU thread, against a
-    model after :meth:`switch_to_deploy`, docs/benchmarks.md, "Eval mode
-    without caches"); for inference at full speed use
-    :meth:`switch_to_deploy` or ``deploy=True``.
+    Speed choices (measured in docs/benchmarks.md, "The speed choices in
+    one place"; none depends on the grad mode or on private torch
+    attributes):
+
+    - In eval mode BN is folded into its convolution at every forward, from
+      the current weights (nothing is cached, so outputs follow any change
+      of the weights, ``.data`` writes included). That costs about 10 % of
+      an M4 forward at 224x224 and 2 % at 800x1344 (one CPU thread, against
+      :meth:`switch_to_deploy`); for inference at full speed use
+      :meth:`switch_to_deploy` or ``deploy=True``.
+    - On CPU the input is converted to channels-last memory once (oneDNN's
+      depthwise and 1x1 convolutions are faster on it: -16 % at 800x1344);
+      the outputs are returned contiguous. Other devices keep NCHW.
+    - Attention windows are padded only when the map is not a multiple of
+      the window, and always while ``torch.jit.trace``, ``torch.compile``
+      or ``torch.export`` records a graph (so that it holds for every size).
 
     Args:
         arch (str | dict): ``'m0'``..``'m5'``, or a dict with exactly the
@@ -265,7 +277,6 @@ class EfficientViT(BaseModule):
         if self.init_cfg is None or self.init_cfg.get('type') != 'Pretrained':
             super().init_weights()
             return
-        from ...checkpoint import load_pretrained_backbone
         load_pretrained_backbone(self, self.init_cfg['checkpoint'])
 
     def switch_to_deploy(self):
@@ -278,9 +289,8 @@ class EfficientViT(BaseModule):
 
     def forward(self, x):
         if x.device.type == 'cpu':
-            # oneDNN's depthwise and 1x1 convolutions are faster on
-            # channels-last maps, and the attention windows are read in that
-            # layout (docs/benchmarks.md, "What the fast path does")
+            # the one device-dependent speed choice (class docstring): oneDNN's
+            # depthwise and 1x1 convolutions are faster on channels-last maps
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []

@@ -1,5 +1,4 @@
 """Building blocks of EfficientViT: residual branches, FFN, patch merging."""
-import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
@@ -27,9 +26,7 @@ class Residual(nn.Module):
                           if drop_path_rate > 0 else nn.Identity())
 
     def forward(self, x):
-        if self.training or torch.is_grad_enabled():
-            return x + self.drop_path(self.m(x))
-        return self.m(x).add_(x)  # inference: reuse the branch's new tensor
+        return x + self.drop_path(self.m(x))
 
 
 class FFN(nn.Module):

@@ -80,7 +80,9 @@ class ConvBN(nn.Sequential):
         if self.uses_batch_statistics:
             return self.bn(self.conv(x))
         weight, bias = self.fused_weight_bias()
-        return self.conv._conv_forward(x, weight, bias)
+        conv = self.conv
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding,
+                        conv.dilation, conv.groups)
 
     def linear(self, x):
         """Apply a 1x1 ConvBN to channel-last tokens: (..., C_in) ->

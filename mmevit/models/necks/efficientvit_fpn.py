@@ -2,10 +2,10 @@
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 from torch import nn
 
 from ...errors import ConfigError
+from ...registry import MODELS
 
 _EXTRA_SOURCES = ('on_input', 'on_lateral', 'on_output')
 

@@ -1,6 +1,10 @@
-"""Pure conversion of EfficientViT weights to mmevit's key layout.
+"""Pure conversion of EfficientViT backbone weights to mmevit's key layout.
 
-Two key layouts are understood (prefixed mmengine checkpoints: pretrained.py):
+A leaf module: it imports torch only, so that the backbone (whose load
+pre-hook is the one place the conversion runs) and the tools that convert
+files ahead of time use the same functions. Two key layouts are understood
+(checkpoint wrappers and ``backbone.`` prefixes are removed first, by
+:mod:`mmevit.checkpoint.reading`):
 
 * official (Cream / EfficientViT model zoo): ``patch_embed.0.c.weight``,
   ``blocks2.1.conv1.c.weight`` ... where ``blocks2.0``-``2.2`` are the
@@ -11,7 +15,6 @@ Two key layouts are understood (prefixed mmengine checkpoints: pretrained.py):
 import math
 import re
 
-import torch
 import torch.nn.functional as F
 
 _OFFICIAL_BLOCK = re.compile(r'^blocks(\d)\.(\d+)\.(.*)$')
@@ -146,7 +149,3 @@ def guess_arch_name(state_dict, arch_zoo):
             return name
     return None
 
-
-def to_tensor_dict(state_dict):
-    """Keep only tensors (checkpoints may carry other entries)."""
-    return {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}

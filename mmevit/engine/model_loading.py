@@ -3,57 +3,30 @@
 mmengine loads ``load_from`` and test checkpoints with ``strict=False``: a
 checkpoint of another arch, or a backbone-only file, only prints warnings and
 leaves random weights behind. These functions refuse any checkpoint whose
-keys or shapes do not fit the model, after converting the EfficientViT
-backbone keys of official (mmdet 2.x) checkpoints.
+keys or shapes do not fit the model. The EfficientViT backbones convert
+their part of official (mmdet 2.x) checkpoints as they load it (their load
+pre-hook); the check is made on the converted weights.
 """
 from mmengine.model import is_model_wrapper
 
-from .conversion import convert_efficientvit_state_dict, guess_arch_name, to_tensor_dict
-from .key_check import accept_unfused, key_problems
-from .safe_load import CheckpointError, load_checkpoint_file
-
-_WRAPPERS = ('state_dict', 'model')
-
-
-def model_weights(checkpoint):
-    """The tensors of a checkpoint's model, ``module.`` prefixes removed."""
-    state = checkpoint
-    for key in _WRAPPERS:
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    state = to_tensor_dict(state) if isinstance(state, dict) else {}
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state.items()}
+from ..checkpoint import CheckpointError, load_checkpoint_file, model_weights
+from ..checkpoint.key_check import accept_unfused, key_problems
+from ..models import EfficientViT
+from ..models.backbones.key_conversion import guess_arch_name
+from ..models.backbones.pretrained import arch_name, load_converted
 
 
 def _efficientvit_prefixes(model):
-    from ..models import EfficientViT
     return {name + '.': module for name, module in model.named_modules()
             if isinstance(module, EfficientViT) and name}
 
 
-def _convert_backbones(model, weights):
-    """Bring the weights of every EfficientViT inside ``model`` into mmevit's
-    layout (official key names, other attention windows)."""
-    weights = dict(weights)
-    for prefix, backbone in _efficientvit_prefixes(model).items():
-        part = {k[len(prefix):]: weights.pop(k) for k in list(weights)
-                if k.startswith(prefix)}
-        if part:
-            part = convert_efficientvit_state_dict(part, backbone.window_sizes)
-            weights.update({prefix + k: v for k, v in part.items()})
-    return weights
-
-
 def _arch_hint(model, weights):
-    from ..models import EfficientViT
     hints = []
     for prefix, backbone in _efficientvit_prefixes(model).items():
         part = {k[len(prefix):]: v for k, v in weights.items()
                 if k.startswith(prefix)}
-        wanted = next((n for n, a in EfficientViT.arch_zoo.items()
-                       if a == backbone.arch), f'custom {backbone.arch}')
+        wanted = arch_name(backbone)
         guess = guess_arch_name(part, EfficientViT.arch_zoo)
         if guess and guess != wanted:
             hints.append(f'its {prefix[:-1]} looks like EfficientViT {guess}, '
@@ -91,16 +64,19 @@ def load_model_weights(model, checkpoint, source):
         source (str): The file it came from, for messages.
 
     Raises:
-        CheckpointError: The weights do not fit the model.
+        CheckpointError: The weights do not fit the model (the parts that
+            fit may have been loaded, as torch's strict loading does).
     """
     if is_model_wrapper(model):
         model = model.module
     weights = model_weights(checkpoint)
     if not weights:
         raise CheckpointError(f'{source} holds no model weights')
-    weights = _convert_backbones(model, weights)
+    weights, error = load_converted(
+        model, weights, _efficientvit_prefixes(model).values())
     check_model_weights(model, weights, source)
-    model.load_state_dict(weights, strict=True)
+    if error is not None:
+        raise error
 
 
 def load_model_checkpoint(model, filename):

@@ -1,4 +1,4 @@
-"""Config adjustments that let mmdet/mmseg configs run on CPU-only torch."""
+"""Distributed runs of the tools on CPU-only torch."""
 import gc
 import os
 
@@ -6,45 +6,7 @@ import torch
 import torch.distributed as dist
 from mmengine.logging import print_log
 
-from ..errors import ConfigError
-
-TASKS = ('mmdet', 'mmseg')
-
-
-def task_of(cfg):
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``.
-
-    Raises:
-        ConfigError: The config belongs to neither codebase.
-    """
-    scope = cfg.get('default_scope')
-    if scope not in TASKS:
-        raise ConfigError(f'config default_scope={scope!r}; mmevit tools run '
-                         f'configs of {TASKS} (inherit an mmdet:: or mmseg:: '
-                         'base config)')
-    return scope
-
-
-def replace_sync_bn(cfg_node):
-    """Turn every ``SyncBN`` norm config into ``BN`` (in place).
-
-    SyncBN needs a process group on CUDA; single-process and CPU runs use
-    plain BN, which is what SyncBN computes with one process anyway.
-
-    Returns:
-        int: Number of replaced entries.
-    """
-    count = 0
-    if isinstance(cfg_node, dict):
-        if cfg_node.get('type') == 'SyncBN':
-            cfg_node['type'] = 'BN'
-            count += 1
-        for value in cfg_node.values():
-            count += replace_sync_bn(value)
-    elif isinstance(cfg_node, (list, tuple)):
-        for value in cfg_node:
-            count += replace_sync_bn(value)
-    return count
+from .config_options import replace_sync_bn
 
 
 def prepare_cpu_distributed(cfg):

@@ -1,6 +1,9 @@
-"""Shared command-line behaviour of the tools."""
+"""Shared command-line behaviour of the tools: errors as one line, argument
+types."""
+import argparse
 import contextlib
 import os
+import re
 import sys
 
 from ..errors import MMEvitError
@@ -23,3 +26,12 @@ def exit_on_user_error():
             raise
         print(f'error: {err}', file=sys.stderr)
         sys.exit(2)
+
+
+def image_shape(text):
+    """argparse type: ``'800x1344'`` -> (800, 1344); ``'224'`` -> (224, 224)."""
+    match = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2) or 1) < 1:
+        raise argparse.ArgumentTypeError(
+            f'bad shape {text!r}; write HxW (800x1344) or S (224)')
+    return int(match.group(1)), int(match.group(2) or match.group(1))

@@ -1,0 +1,23 @@
+"""What mmevit's command-line tools share (``tools/*.py``, shipped in the
+wheel for ``mim train/test``): one-line errors and argument types, the
+config changes the tools make, CPU distributed runs, data-error reports,
+the work-dir lock, the config-to-model builder, and side-by-side timing.
+
+The model library (models, checkpoint, engine, deploy) never imports this
+package (tests/test_import_graph.py)."""
+from .cli import exit_on_user_error, image_shape
+from .config_options import merge_cfg_options, replace_sync_bn, use_safe_checkpoint_hook
+from .data_errors import explain_data_errors
+from .distributed import end_distributed, prepare_cpu_distributed
+from .latency import interleaved_latencies, time_side_by_side
+from .model_building import build_model, data_samples, load_config
+from .model_checks import check_model_channels
+from .work_dir_lock import exclusive_work_dir
+
+__all__ = [
+    'exit_on_user_error', 'image_shape', 'merge_cfg_options',
+    'replace_sync_bn', 'use_safe_checkpoint_hook', 'explain_data_errors',
+    'end_distributed', 'prepare_cpu_distributed', 'time_side_by_side',
+    'interleaved_latencies', 'build_model', 'data_samples', 'load_config',
+    'check_model_channels', 'exclusive_work_dir'
+]

@@ -1,0 +1,67 @@
+"""What the tools change in a config: ``--cfg-options`` merged with errors
+that name the option, SyncBN for single-process runs, the crash-safe
+checkpoint hook."""
+from mmengine.config import Config, ConfigDict
+from mmengine.hooks import CheckpointHook
+
+from ..errors import ConfigError
+
+
+def merge_cfg_options(cfg, options):
+    """Merge ``--cfg-options`` into ``cfg`` like ``Config.merge_from_dict``.
+
+    Setting a key below an ``init_cfg`` that the config leaves None (e.g.
+    ``model.backbone.init_cfg.checkpoint=PATH`` on a from-scratch config)
+    creates ``dict(type='Pretrained', ...)``; setting a key below any other
+    non-dict value is a :class:`ConfigError` naming the option.
+    """
+    if not options:
+        return
+    for key in options:
+        parts = key.split('.')
+        node = cfg
+        for depth, name in enumerate(parts[:-1]):
+            if not isinstance(node, (dict, Config)) or name not in node:
+                break
+            if node[name] is None and name == 'init_cfg':
+                node[name] = ConfigDict(type='Pretrained')
+            elif not isinstance(node[name], (dict, list, tuple)):
+                parent = '.'.join(parts[:depth + 1])
+                raise ConfigError(
+                    f'--cfg-options {key}: {parent} is {node[name]!r} in this '
+                    f'config, not a dict; set {parent}=... as a whole instead')
+            node = node[name]
+    cfg.merge_from_dict(options)
+
+
+def replace_sync_bn(cfg_node):
+    """Turn every ``SyncBN`` norm config into ``BN`` (in place).
+
+    SyncBN needs a process group on CUDA; single-process and CPU runs use
+    plain BN, which is what SyncBN computes with one process anyway.
+
+    Returns:
+        int: Number of replaced entries.
+    """
+    count = 0
+    if isinstance(cfg_node, dict):
+        if cfg_node.get('type') == 'SyncBN':
+            cfg_node['type'] = 'BN'
+            count += 1
+        for value in cfg_node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(cfg_node, (list, tuple)):
+        for value in cfg_node:
+            count += replace_sync_bn(value)
+    return count
+
+
+def use_safe_checkpoint_hook(cfg):
+    """Make a config's mmengine ``CheckpointHook`` a :class:`SafeCheckpointHook`
+    (in place). Returns True if it was replaced."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if hook is not None and hook.get('type') in ('CheckpointHook',
+                                                 CheckpointHook):
+        hook['type'] = 'mmevit.SafeCheckpointHook'
+        return True
+    return False
