@@ -127,8 +127,8 @@ class Subject:
         from mmevit.deploy.quantize import quantize_int8
         fp32 = osp.join(work_dir, f'{self.name}.onnx')
         if self.task is None:
-            from export_onnx import export_onnx
-            export_onnx(self.model, fp32, *x.shape[2:])
+            from tools.analysis_tools.export_onnx import export_backbone_onnx
+            export_backbone_onnx(self.model, fp32, *x.shape[2:])
             metadata = {}
         else:
             from mmevit.deploy import export_onnx, export_wrapper
@@ -198,17 +198,12 @@ def build_subjects(args, x):
         subjects.append(Subject(f'EfficientViT-{arch.upper()} backbone',
                                 model, None))
     for config in args.configs:
-        from mmengine.config import Config
-        from mmengine.hub import get_config
         torch.manual_seed(args.seed)
-        _, task, model = build_model(config, args.cfg_options)
+        cfg, task, model = build_model(config, args.cfg_options)
         model.init_weights()
         samples = data_samples(task, *x.shape[2:], len(x))
         gather_bn_statistics(
             model, lambda inputs: model(inputs, samples, mode='tensor'), x)
-        cfg = get_config(config) if '::' in config else Config.fromfile(config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
         name = osp.splitext(osp.basename(config.split('::')[-1]))[0]
         if args.candidates and has_dense_head(model):
             threshold, count = set_candidate_count(model, x, args.candidates)
