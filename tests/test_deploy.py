@@ -16,7 +16,6 @@ from torch import nn
 
 from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
 from tests.helpers import load_tool, run_tool_in_process
-from tools.data.toy_shapes import make_ade20k_toy
 
 if not torch_at_least(EXPORT_MIN_TORCH):
     pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
@@ -25,11 +24,20 @@ if not torch_at_least(EXPORT_MIN_TORCH):
 from mmevit.deploy import inference_onnx, init_onnx_model  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
 from mmevit.tools import build_model  # noqa: E402
+from tests.deploy_helpers import (  # noqa: E402
+    FPN_TOY,
+    MASK_TOY,
+    RETINA_TOY,
+    ROOT,
+    deploy,
+    det_options,
+    exported_toy,
+    make_toy_ade20k,
+    run_test_tool,
+    seg_options,
+    spread_logits,
+)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
-FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
-MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 # Fewer proposals and detections than the config (1000, 100) for test time.
 MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
                  'model.test_cfg.rcnn.max_per_img': 30}
@@ -38,93 +46,18 @@ MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
 RETINA_TEST_CFG = {'model.test_cfg.score_thr': 0.93,
                    'model.test_cfg.min_bbox_size': 6,
                    'model.test_cfg.max_per_img': 100}
-# Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
-# specialised by torch.export); none of the check sizes is the traced one,
-# (131, 97) and (100, 150) need window padding in every stage, batch 2 is
-# not the traced batch either.
-TRACED = (160, 192)
+# None of the check sizes is the traced one (TRACED), (131, 97) and
+# (100, 150) need window padding in every stage, batch 2 is not the traced
+# batch either.
 CHECK_SHAPES = [(1, 96, 160), (1, 131, 97), (2, 100, 150)]
 
 
-DEPLOY = load_tool('deploy')
-TEST = load_tool('test')
 DEMO = load_tool('demo')
-
-
-def det_options(data):
-    root = data['data_root'] + '/'
-    options = {'test_evaluator.ann_file': data['val_ann_file'],
-               'test_dataloader.dataset.data_root': root,
-               'test_dataloader.batch_size': 2,
-               'test_dataloader.num_workers': 0,
-               'test_dataloader.persistent_workers': False}
-    return options
-
-
-def seg_options(data):
-    return {'test_dataloader.dataset.data_root': data['data_root'],
-            'test_dataloader.num_workers': 0,
-            'test_dataloader.persistent_workers': False}
-
-
-def save_checkpoint(model, path, cfg):
-    meta = dict(cfg.test_dataloader.dataset.metainfo)
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': meta}}, path)
-    return str(path)
-
-
-def deploy(config, checkpoint, out, *extra):
-    DEPLOY.main([config, checkpoint, '--out', str(out), '--shape',
-                 f'{TRACED[0]}x{TRACED[1]}', *extra])
-    return str(out)
 
 
 @pytest.fixture(scope='module')
 def toy_ade20k(tmp_path_factory):
-    root = tmp_path_factory.mktemp('toy_ade20k_deploy')
-    return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
-                           max_size=128, show_progress=False)
-
-
-def exported_toy(config, options, work, adjust=None, export_options=None):
-    """The toy model of ``config`` with seeded initial weights (changed by
-    ``adjust``), its checkpoint in ``work`` and its export traced at
-    TRACED: a dict of ``cfg``, ``model`` (eval), ``checkpoint``, ``onnx``
-    and ``work``."""
-    torch.manual_seed(0)
-    cfg, _, model = build_model(config, options)
-    model.init_weights()
-    if adjust is not None:
-        adjust(model)
-    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
-    extra = ['--cfg-options', *[f'{key}={value}' for key, value
-                                in export_options.items()]] if export_options else []
-    onnx_file = deploy(config, checkpoint, work / 'model.onnx', *extra)
-    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
-                onnx=onnx_file, work=work)
-
-
-def spread_logits(model, classifiers, std=2.):
-    """Scale the ``classifiers`` (convolutions) of ``model`` so that their
-    logits on random images have the standard deviation ``std`` around 0:
-    scores spread over (0, 1), without the exact ties of saturated
-    sigmoids, and whether an image has many detections above a high
-    threshold or none depends on its content."""
-    outputs = []
-    hooks = [layer.register_forward_hook(
-        lambda module, args, output: outputs.append(output))
-        for layer in classifiers]
-    with torch.no_grad():
-        model.eval()._forward(torch.randn(2, 3, 128, 160,
-                                          generator=torch.Generator(
-                                          ).manual_seed(0)))
-        for hook in hooks:
-            hook.remove()
-        scale = std / torch.cat([out.flatten() for out in outputs]).std()
-        for layer in classifiers:
-            layer.weight.mul_(scale)
-            layer.bias.zero_()
+    return make_toy_ade20k(tmp_path_factory.mktemp('toy_ade20k_deploy'))
 
 
 @pytest.fixture(scope='module')
@@ -298,19 +231,6 @@ def test_faster_rcnn_wrapper_gives_the_detections_of_predict():
                                    rtol=0, atol=0.15)
         torch.testing.assert_close(det[:count, 4], reference.scores,
                                    rtol=0, atol=1e-5)
-
-
-def run_test_tool(config, checkpoint, options, work_dir, *extra):
-    """tools/test.py in this process; returns the metrics."""
-    from mmengine.runner import Runner
-    argv = [config, checkpoint, '--work-dir', str(work_dir), *extra,
-            '--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
-    old, sys.argv = sys.argv, ['test.py', *argv]
-    try:
-        cfg = TEST.build_cfg(TEST.parse_args())
-    finally:
-        sys.argv = old
-    return Runner.from_cfg(cfg).test()
 
 
 def test_folding_batch_norm_keeps_the_detections():

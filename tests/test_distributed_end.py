@@ -3,7 +3,7 @@ gloo group of its own (a subprocess: the group is process-wide)."""
 import subprocess
 import sys
 
-from conftest import free_port
+from tests.helpers import free_port
 
 # A DDP wrapper caught in a reference cycle, as the Runner and its loops
 # hold the model; the script prints whether the wrapper (whose reducer holds

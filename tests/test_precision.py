@@ -6,12 +6,12 @@ import sys
 
 import pytest
 import torch
-from conftest import load_tool, run_tool_in_process
 from mmengine.config import Config
-from toy_shapes import make_ade20k_toy
 
 from mmevit.engine import merge_cfg_options, replace_sync_bn, task_of
 from mmevit.tools.precision import autocast_network
+from tests.helpers import load_tool, run_tool_in_process
+from tools.data.toy_shapes import make_ade20k_toy
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')

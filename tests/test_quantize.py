@@ -7,29 +7,29 @@ import re
 
 import pytest
 import torch
-from conftest import run_tool_in_process
 
 from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
+from tests.helpers import run_tool_in_process
 
 if not torch_at_least(EXPORT_MIN_TORCH):
     pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
                 allow_module_level=True)
 
 from mmdet.structures.bbox import bbox_overlaps  # noqa: E402
-from test_deploy import (  # noqa: E402, F401 (toy_ade20k: a fixture)
+
+from mmevit.deploy.calibration import folder_batches  # noqa: E402
+from mmevit.deploy.runtime import OnnxSession  # noqa: E402
+from tests.deploy_helpers import (  # noqa: E402
     DEPLOY,
     FPN_TOY,
     RETINA_TOY,
     det_options,
     exported_toy,
+    make_toy_ade20k,
     run_test_tool,
     seg_options,
     spread_logits,
-    toy_ade20k,
 )
-
-from mmevit.deploy.calibration import folder_batches  # noqa: E402
-from mmevit.deploy.runtime import OnnxSession  # noqa: E402
 
 # A score threshold that leaves 10-500 detections per image, below K.
 RETINA_INT8_CFG = {'model.test_cfg.score_thr': 0.995,
@@ -65,7 +65,12 @@ def retinanet(toy_coco, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def fpn(toy_ade20k, tmp_path_factory):  # noqa: F811
+def toy_ade20k(tmp_path_factory):
+    return make_toy_ade20k(tmp_path_factory.mktemp('toy_ade20k_int8'))
+
+
+@pytest.fixture(scope='module')
+def fpn(toy_ade20k, tmp_path_factory):
     """Toy Semantic FPN, random weights, its fp32 export and int8 file."""
     work = tmp_path_factory.mktemp('fpn_int8')
     toy = exported_toy(FPN_TOY, seg_options(toy_ade20k), work)
@@ -124,7 +129,7 @@ def test_int8_detections_agree_with_fp32(retinanet, toy_coco, scale):
 
 
 @pytest.mark.parametrize('scale', SEG_SCALES, ids=str)
-def test_int8_label_maps_agree_with_fp32(fpn, toy_ade20k, scale):  # noqa: F811
+def test_int8_label_maps_agree_with_fp32(fpn, toy_ade20k, scale):
     """mIoU within 1.0 (percent): at most 1% of the pixels may change label,
     at sizes the calibration did not see. Close calls may flip: pixels
     whose two best fp32 logits differ by less than a quarter of the

@@ -1,0 +1,112 @@
+"""Helpers of the deploy tests (test_deploy, test_quantize): the toy
+configs, their options for generated data, seeded toy models exported as
+tools/deploy.py does, and tools/test.py run in the test process."""
+import os.path as osp
+import sys
+
+import torch
+
+from mmevit.tools import build_model
+from tests.helpers import load_tool
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
+FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
+MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
+# Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
+# specialised by torch.export); none of the check sizes is the traced one,
+# (131, 97) and (100, 150) need window padding in every stage, batch 2 is
+# not the traced batch either.
+TRACED = (160, 192)
+
+DEPLOY = load_tool('deploy')
+TEST = load_tool('test')
+
+
+def make_toy_ade20k(root):
+    """The small ADE20K-format set of the deploy tests in ``root``."""
+    from tools.data.toy_shapes import make_ade20k_toy
+    return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
+                           max_size=128, show_progress=False)
+
+
+def det_options(data):
+    root = data['data_root'] + '/'
+    options = {'test_evaluator.ann_file': data['val_ann_file'],
+               'test_dataloader.dataset.data_root': root,
+               'test_dataloader.batch_size': 2,
+               'test_dataloader.num_workers': 0,
+               'test_dataloader.persistent_workers': False}
+    return options
+
+
+def seg_options(data):
+    return {'test_dataloader.dataset.data_root': data['data_root'],
+            'test_dataloader.num_workers': 0,
+            'test_dataloader.persistent_workers': False}
+
+
+def save_checkpoint(model, path, cfg):
+    meta = dict(cfg.test_dataloader.dataset.metainfo)
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': meta}}, path)
+    return str(path)
+
+
+def deploy(config, checkpoint, out, *extra):
+    DEPLOY.main([config, checkpoint, '--out', str(out), '--shape',
+                 f'{TRACED[0]}x{TRACED[1]}', *extra])
+    return str(out)
+
+
+def exported_toy(config, options, work, adjust=None, export_options=None):
+    """The toy model of ``config`` with seeded initial weights (changed by
+    ``adjust``), its checkpoint in ``work`` and its export traced at
+    TRACED: a dict of ``cfg``, ``model`` (eval), ``checkpoint``, ``onnx``
+    and ``work``."""
+    torch.manual_seed(0)
+    cfg, _, model = build_model(config, options)
+    model.init_weights()
+    if adjust is not None:
+        adjust(model)
+    checkpoint = save_checkpoint(model, work / 'model.pth', cfg)
+    extra = ['--cfg-options', *[f'{key}={value}' for key, value
+                                in export_options.items()]] if export_options else []
+    onnx_file = deploy(config, checkpoint, work / 'model.onnx', *extra)
+    return dict(cfg=cfg, model=model.eval(), checkpoint=checkpoint,
+                onnx=onnx_file, work=work)
+
+
+def spread_logits(model, classifiers, std=2.):
+    """Scale the ``classifiers`` (convolutions) of ``model`` so that their
+    logits on random images have the standard deviation ``std`` around 0:
+    scores spread over (0, 1), without the exact ties of saturated
+    sigmoids, and whether an image has many detections above a high
+    threshold or none depends on its content."""
+    outputs = []
+    hooks = [layer.register_forward_hook(
+        lambda module, args, output: outputs.append(output))
+        for layer in classifiers]
+    with torch.no_grad():
+        model.eval()._forward(torch.randn(2, 3, 128, 160,
+                                          generator=torch.Generator(
+                                          ).manual_seed(0)))
+        for hook in hooks:
+            hook.remove()
+        scale = std / torch.cat([out.flatten() for out in outputs]).std()
+        for layer in classifiers:
+            layer.weight.mul_(scale)
+            layer.bias.zero_()
+
+
+def run_test_tool(config, checkpoint, options, work_dir, *extra):
+    """tools/test.py in this process (its runner and checks); returns the
+    metrics."""
+    argv = [config, checkpoint, '--work-dir', str(work_dir), *extra,
+            '--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
+    old, sys.argv = sys.argv, ['test.py', *argv]
+    try:
+        args = TEST.parse_args()
+    finally:
+        sys.argv = old
+    return TEST.run(args)
