@@ -8,7 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmevit.engine import merge_cfg_options, replace_sync_bn, task_of
+from mmevit.engine import task_of
+from mmevit.tools import merge_cfg_options, replace_sync_bn
 from mmevit.tools.precision import autocast_network
 from tests.helpers import load_tool, run_tool_in_process
 from tools.data.toy_shapes import make_ade20k_toy
