@@ -2,7 +2,6 @@
 configs, their options for generated data, seeded toy models exported as
 tools/deploy.py does, and tools/test.py run in the test process."""
 import os.path as osp
-import sys
 
 import torch
 
@@ -20,7 +19,6 @@ MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 TRACED = (160, 192)
 
 DEPLOY = load_tool('deploy')
-TEST = load_tool('test')
 
 
 def make_toy_ade20k(root):
@@ -98,15 +96,3 @@ def spread_logits(model, classifiers, std=2.):
             layer.weight.mul_(scale)
             layer.bias.zero_()
 
-
-def run_test_tool(config, checkpoint, options, work_dir, *extra):
-    """tools/test.py in this process (its runner and checks); returns the
-    metrics."""
-    argv = [config, checkpoint, '--work-dir', str(work_dir), *extra,
-            '--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
-    old, sys.argv = sys.argv, ['test.py', *argv]
-    try:
-        args = TEST.parse_args()
-    finally:
-        sys.argv = old
-    return TEST.run(args)

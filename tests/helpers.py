@@ -102,3 +102,16 @@ def official_loaded_state(arch, checkpoint, window_size):
     model = official_backbone(arch, window_size=window_size)
     model.init_weights(pretrained=str(checkpoint))
     return model.state_dict()
+
+
+def run_test_tool(config, checkpoint, options, work_dir, *extra):
+    """tools/test.py in this process (its runner and checks); returns the
+    metrics."""
+    argv = [config, checkpoint, '--work-dir', str(work_dir), *extra,
+            '--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
+    old, sys.argv = sys.argv, ['test.py', *argv]
+    try:
+        args = load_tool('test').parse_args()
+    finally:
+        sys.argv = old
+    return load_tool('test').run(args)

@@ -15,7 +15,7 @@ from mmseg.structures import SegDataSample
 from torch import nn
 
 from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
-from tests.helpers import load_tool, run_tool_in_process
+from tests.helpers import load_tool, run_test_tool, run_tool_in_process
 
 if not torch_at_least(EXPORT_MIN_TORCH):
     pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
@@ -33,7 +33,6 @@ from tests.deploy_helpers import (  # noqa: E402
     det_options,
     exported_toy,
     make_toy_ade20k,
-    run_test_tool,
     seg_options,
     spread_logits,
 )

@@ -2,7 +2,6 @@
 (the network under autocast, post-processing in float32) against fp32."""
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -11,13 +10,12 @@ from mmengine.config import Config
 from mmevit.engine import task_of
 from mmevit.tools import merge_cfg_options, replace_sync_bn
 from mmevit.tools.precision import autocast_network
-from tests.helpers import load_tool, run_tool_in_process
+from tests.helpers import run_test_tool, run_tool_in_process
 from tools.data.toy_shapes import make_ade20k_toy
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
 FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
-TEST = load_tool('test')
 
 
 def det_options(data):
@@ -77,17 +75,6 @@ def toy_ade20k(tmp_path_factory):
     return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
                            max_size=128, show_progress=False)
 
-
-def run_test_tool(config, checkpoint, options, work_dir, *extra):
-    """tools/test.py (its ``run``) in this process; returns the metrics."""
-    argv = [config, checkpoint, '--work-dir', str(work_dir), *extra,
-            '--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
-    old, sys.argv = sys.argv, ['test.py', *argv]
-    try:
-        args = TEST.parse_args()
-    finally:
-        sys.argv = old
-    return TEST.run(args)
 
 
 def test_bf16_bbox_map_equals_fp32(retinanet, toy_coco, tmp_path):

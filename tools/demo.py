@@ -7,10 +7,10 @@ import mmcv
 from mmengine.config import Config
 
 from mmevit.engine import load_model_checkpoint, task_of
-from mmevit.errors import ConfigError, DataError
+from mmevit.errors import DataError
 from mmevit.tools import check_model_channels, replace_sync_bn
 from mmevit.tools.cli import exit_on_user_error
-from mmevit.tools.precision import autocast_network, check_precision
+from mmevit.tools.precision import autocast_network, check_precision_args
 
 
 def parse_args():
@@ -120,21 +120,11 @@ def draw_onnx(cfg, args, image):
     return f'label map with {len(result.pred_sem_seg.data.unique())} classes'
 
 
-def check_precision_args(args):
-    """One-line errors for --bf16/--fp16 where they cannot apply."""
-    if args.checkpoint.endswith('.onnx'):
-        raise ConfigError(f'--{args.precision} applies to PyTorch '
-                          f'checkpoints; {args.checkpoint} runs in its own '
-                          'precision (tools/deploy.py --quantize int8 '
-                          'makes an int8 file)')
-    check_precision(args.precision, args.device)
-
-
 def main():
     args = parse_args()
     with exit_on_user_error():
         if args.precision:
-            check_precision_args(args)
+            check_precision_args(args.checkpoint, args.precision, args.device)
         image = read_image(args.image)
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)

@@ -5,6 +5,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.model import is_model_wrapper
 
 from mmevit.engine import build_runner, task_of
@@ -18,7 +19,7 @@ from mmevit.tools import (
     replace_sync_bn,
 )
 from mmevit.tools.cli import exit_on_user_error
-from mmevit.tools.precision import autocast_network, check_precision
+from mmevit.tools.precision import autocast_network, check_precision_args
 
 
 def parse_args():
@@ -84,17 +85,6 @@ def use_onnx_model(cfg, task, onnx_file):
     cfg.load_from = None
 
 
-def check_precision_args(args):
-    """One-line errors for --bf16/--fp16 where they cannot apply."""
-    from mmengine.device import get_device
-    if args.checkpoint.endswith('.onnx'):
-        raise ConfigError(f'--{args.precision} applies to PyTorch '
-                          f'checkpoints; {args.checkpoint} runs in its own '
-                          'precision (tools/deploy.py --quantize int8 '
-                          'makes an int8 file)')
-    check_precision(args.precision, get_device())
-
-
 def build_cfg(args):
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
@@ -106,7 +96,7 @@ def build_cfg(args):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
     if args.precision:
-        check_precision_args(args)
+        check_precision_args(args.checkpoint, args.precision, get_device())
     if args.checkpoint.endswith('.onnx'):
         use_onnx_model(cfg, task, args.checkpoint)
     if args.show_dir:

@@ -32,6 +32,17 @@ def check_precision(precision, device):
                           f'{device}); use --bf16 on the CPU')
 
 
+def check_precision_args(checkpoint, precision, device):
+    """One-line errors for ``--bf16``/``--fp16`` of a tool where they cannot
+    apply: an ``.onnx`` checkpoint, or fp16 off CUDA."""
+    if checkpoint.endswith('.onnx'):
+        raise ConfigError(f'--{precision} applies to PyTorch checkpoints; '
+                          f'{checkpoint} runs in its own precision '
+                          '(tools/deploy.py --quantize int8 makes an int8 '
+                          'file)')
+    check_precision(precision, device)
+
+
 def autocast_network(model, precision):
     """Run ``model``'s network parts in ``precision`` (in place).
 
