@@ -28,6 +28,7 @@ from mmengine.config import DictAction
 from mmevit import deploy  # its exporter is imported on first use
 from mmevit.engine import load_model_checkpoint, task_of
 from mmevit.errors import ConfigError
+from mmevit.stack import require_export_torch
 from mmevit.tools import (
     build_model,
     data_samples,
@@ -101,6 +102,8 @@ def check_args(args):
         raise ConfigError(f'{args.checkpoint} is an ONNX file: pass '
                           '--quantize int8 to quantize it, or a .pth '
                           'checkpoint to export')
+    if not args.checkpoint.endswith('.onnx'):
+        require_export_torch()  # quantizing an existing file needs no export
     if not args.quantize:
         return
     if args.calib_images < 1:
