@@ -199,7 +199,9 @@ def build_subjects(args, x):
                                 model, None))
     for config in args.configs:
         torch.manual_seed(args.seed)
-        cfg, task, model = build_model(config, args.cfg_options)
+        # random weights: no ImageNet checkpoint to download
+        cfg, task, model = build_model(config, {
+            'model.backbone.init_cfg': None, **(args.cfg_options or {})})
         model.init_weights()
         samples = data_samples(task, *x.shape[2:], len(x))
         gather_bn_statistics(
