@@ -1,17 +1,10 @@
-"""Helpers of the deploy tests (test_deploy, test_quantize): the toy
-configs, their options for generated data, seeded toy models exported as
-tools/deploy.py does, and tools/test.py run in the test process."""
-import os.path as osp
-
+"""Helpers of the deploy tests (test_deploy, test_quantize): seeded toy
+models exported as tools/deploy.py does."""
 import torch
 
 from mmevit.tools import build_model
 from tests.helpers import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
-FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
-MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 # Traced at 160x192 (the stride-128 level 2x2: a size-1 level would be
 # specialised by torch.export); none of the check sizes is the traced one,
 # (131, 97) and (100, 150) need window padding in every stage, batch 2 is
@@ -19,29 +12,6 @@ MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 TRACED = (160, 192)
 
 DEPLOY = load_tool('deploy')
-
-
-def make_toy_ade20k(root):
-    """The small ADE20K-format set of the deploy tests in ``root``."""
-    from tools.data.toy_shapes import make_ade20k_toy
-    return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
-                           max_size=128, show_progress=False)
-
-
-def det_options(data):
-    root = data['data_root'] + '/'
-    options = {'test_evaluator.ann_file': data['val_ann_file'],
-               'test_dataloader.dataset.data_root': root,
-               'test_dataloader.batch_size': 2,
-               'test_dataloader.num_workers': 0,
-               'test_dataloader.persistent_workers': False}
-    return options
-
-
-def seg_options(data):
-    return {'test_dataloader.dataset.data_root': data['data_root'],
-            'test_dataloader.num_workers': 0,
-            'test_dataloader.persistent_workers': False}
 
 
 def save_checkpoint(model, path, cfg):

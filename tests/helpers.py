@@ -1,5 +1,6 @@
 """Helpers the test modules share: running the tools, the exporter's skip
-marker and the official reference backbone."""
+marker, the official reference backbone, and the toy configs with their
+options for generated data."""
 import importlib.util
 import os
 import os.path as osp
@@ -14,12 +15,22 @@ from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
 from tools.analysis_tools.official_baseline import randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
+FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
+MASK_TOY = osp.join(ROOT, 'configs/toy/mask_rcnn_efficientvit_m0_toy.py')
 
 #: Marks a test that exports ONNX files (the exporter needs a newer torch
 #: than the rest of mmevit; tests/test_stack.py checks its error on older).
-needs_exporter = pytest.mark.skipif(
-    not torch_at_least(EXPORT_MIN_TORCH),
-    reason=f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}')
+EXPORTER_SKIP_REASON = f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}'
+needs_exporter = pytest.mark.skipif(not torch_at_least(EXPORT_MIN_TORCH),
+                                    reason=EXPORTER_SKIP_REASON)
+
+
+def skip_module_without_exporter():
+    """Skip the calling test module (before its exporter imports) on a
+    torch older than the exporter's."""
+    if not torch_at_least(EXPORT_MIN_TORCH):
+        pytest.skip(EXPORTER_SKIP_REASON, allow_module_level=True)
 
 
 def run_tool(*args, check=True, timeout=600, env=None):
@@ -115,3 +126,29 @@ def run_test_tool(config, checkpoint, options, work_dir, *extra):
     finally:
         sys.argv = old
     return load_tool('test').run(args)
+
+
+def make_toy_ade20k(root):
+    """A small ADE20K-format set (1 train, 3 val images) in ``root``."""
+    from tools.data.toy_shapes import make_ade20k_toy
+    return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
+                           max_size=128, show_progress=False)
+
+
+def det_options(data):
+    """--cfg-options testing a toy detector config on ``data``
+    (make_coco_toy)."""
+    root = data['data_root'] + '/'
+    options = {'test_evaluator.ann_file': data['val_ann_file'],
+               'test_dataloader.dataset.data_root': root,
+               'test_dataloader.batch_size': 2,
+               'test_dataloader.num_workers': 0,
+               'test_dataloader.persistent_workers': False}
+    return options
+
+
+def seg_options(data):
+    """--cfg-options testing a toy segmentor config on ``data``."""
+    return {'test_dataloader.dataset.data_root': data['data_root'],
+            'test_dataloader.num_workers': 0,
+            'test_dataloader.persistent_workers': False}

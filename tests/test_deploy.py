@@ -14,26 +14,28 @@ from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
-from tests.helpers import load_tool, run_test_tool, run_tool_in_process
+from tests.helpers import (
+    FPN_TOY,
+    MASK_TOY,
+    RETINA_TOY,
+    ROOT,
+    det_options,
+    load_tool,
+    make_toy_ade20k,
+    run_test_tool,
+    run_tool_in_process,
+    seg_options,
+    skip_module_without_exporter,
+)
 
-if not torch_at_least(EXPORT_MIN_TORCH):
-    pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
-                allow_module_level=True)
+skip_module_without_exporter()
 
 from mmevit.deploy import inference_onnx, init_onnx_model  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
 from mmevit.tools import build_model  # noqa: E402
 from tests.deploy_helpers import (  # noqa: E402
-    FPN_TOY,
-    MASK_TOY,
-    RETINA_TOY,
-    ROOT,
     deploy,
-    det_options,
     exported_toy,
-    make_toy_ade20k,
-    seg_options,
     spread_logits,
 )
 

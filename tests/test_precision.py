@@ -5,49 +5,30 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 
-from mmevit.engine import task_of
-from mmevit.tools import merge_cfg_options, replace_sync_bn
+from mmevit.tools import build_model
 from mmevit.tools.precision import autocast_network
-from tests.helpers import run_test_tool, run_tool_in_process
-from tools.data.toy_shapes import make_ade20k_toy
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
-FPN_TOY = osp.join(ROOT, 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py')
-
-
-def det_options(data):
-    return {'test_evaluator.ann_file': data['val_ann_file'],
-            'test_dataloader.dataset.data_root': data['data_root'] + '/',
-            'test_dataloader.batch_size': 2,
-            'test_dataloader.num_workers': 0,
-            'test_dataloader.persistent_workers': False,
-            'model.test_cfg.score_thr': 0.3}
+from tests.helpers import (
+    FPN_TOY,
+    RETINA_TOY,
+    det_options,
+    make_toy_ade20k,
+    run_test_tool,
+    run_tool_in_process,
+    seg_options,
+)
 
 
-def seg_options(data):
-    return {'test_dataloader.dataset.data_root': data['data_root'],
-            'test_dataloader.num_workers': 0,
-            'test_dataloader.persistent_workers': False}
+def bf16_det_options(data):
+    """det_options with a score_thr that leaves a few detections."""
+    return {**det_options(data), 'model.test_cfg.score_thr': 0.3}
 
 
 def seeded_checkpoint(config, options, path, adjust=None):
     """The config's model with seeded initial weights (changed by
     ``adjust``) saved to ``path``; returns (path, model in eval mode)."""
-    cfg = Config.fromfile(config)
-    merge_cfg_options(cfg, options)
-    replace_sync_bn(cfg.model)
-    if task_of(cfg) == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    _, _, model = build_model(config, options)
     model.init_weights()
     if adjust is not None:
         adjust(model)
@@ -64,21 +45,19 @@ def spread_scores(model):
 
 @pytest.fixture(scope='module')
 def retinanet(toy_coco, tmp_path_factory):
-    return seeded_checkpoint(RETINA_TOY, det_options(toy_coco),
+    return seeded_checkpoint(RETINA_TOY, bf16_det_options(toy_coco),
                              tmp_path_factory.mktemp('bf16') / 'retina.pth',
                              spread_scores)
 
 
 @pytest.fixture(scope='module')
 def toy_ade20k(tmp_path_factory):
-    root = tmp_path_factory.mktemp('toy_ade20k_bf16')
-    return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
-                           max_size=128, show_progress=False)
+    return make_toy_ade20k(tmp_path_factory.mktemp('toy_ade20k_bf16'))
 
 
 
 def test_bf16_bbox_map_equals_fp32(retinanet, toy_coco, tmp_path):
-    options = det_options(toy_coco)
+    options = bf16_det_options(toy_coco)
     fp32 = run_test_tool(RETINA_TOY, retinanet[0], options, tmp_path / 'a')
     bf16 = run_test_tool(RETINA_TOY, retinanet[0], options, tmp_path / 'b',
                          '--bf16')

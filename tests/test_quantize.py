@@ -8,12 +8,18 @@ import re
 import pytest
 import torch
 
-from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
-from tests.helpers import run_test_tool, run_tool_in_process
+from tests.helpers import (
+    FPN_TOY,
+    RETINA_TOY,
+    det_options,
+    make_toy_ade20k,
+    run_test_tool,
+    run_tool_in_process,
+    seg_options,
+    skip_module_without_exporter,
+)
 
-if not torch_at_least(EXPORT_MIN_TORCH):
-    pytest.skip(f'the ONNX exporter needs torch>={EXPORT_MIN_TORCH}',
-                allow_module_level=True)
+skip_module_without_exporter()
 
 from mmdet.structures.bbox import bbox_overlaps  # noqa: E402
 
@@ -21,12 +27,7 @@ from mmevit.deploy.calibration import folder_batches  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
 from tests.deploy_helpers import (  # noqa: E402
     DEPLOY,
-    FPN_TOY,
-    RETINA_TOY,
-    det_options,
     exported_toy,
-    make_toy_ade20k,
-    seg_options,
     spread_logits,
 )
 
