@@ -1,21 +1,28 @@
 """Whole-model ONNX deployment: export (``tools/deploy.py``), onnxruntime
-models for the test loop (registered as ``OnnxDetector`` in mmdet and
-``OnnxSegmentor`` in mmseg on import), and inference on images.
+models for the test loop and inference on images.
 
-The exporter's functions are imported on first use: running an existing
-file needs neither ``torch.onnx`` nor the exporter's custom ops, nor the
-newer torch the exporter needs (:data:`mmevit.stack.EXPORT_MIN_TORCH`)."""
+Importing this package imports neither mmdet nor mmseg and registers
+nothing: ``OnnxDetector`` (mmdet) and ``OnnxSegmentor`` (mmseg) are
+registered in their codebase when a file of that task is run
+(:func:`onnx_model_cfg`, :func:`init_onnx_model`) or when the name is first
+read from this package. The exporter's functions are imported on first
+use too: running an existing file needs neither ``torch.onnx`` nor the
+exporter's custom ops, nor the newer torch the exporter needs
+(:data:`mmevit.stack.EXPORT_MIN_TORCH`)."""
+import importlib
+
 from ..models.bn_folding import fold_batch_norm
-from .runtime import OnnxDetector, OnnxSegmentor, inference_onnx, init_onnx_model, onnx_model_cfg
+from .runtime import inference_onnx, init_onnx_model, onnx_model_cfg
 
-_EXPORT_NAMES = ('export_onnx', 'export_wrapper')
+#: Names imported on first use, and their modules.
+_LAZY = {'export_onnx': '.export', 'export_wrapper': '.export',
+         'OnnxDetector': '.onnx_detector', 'OnnxSegmentor': '.onnx_segmentor'}
 
-__all__ = [*_EXPORT_NAMES, 'fold_batch_norm', 'OnnxDetector', 'OnnxSegmentor', 'inference_onnx',
-           'init_onnx_model', 'onnx_model_cfg']
+__all__ = [*_LAZY, 'fold_batch_norm', 'inference_onnx', 'init_onnx_model',
+           'onnx_model_cfg']
 
 
 def __getattr__(name):
-    if name in _EXPORT_NAMES:
-        from . import export
-        return getattr(export, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
