@@ -9,7 +9,11 @@ from mmengine.config import Config
 from mmevit.engine import load_model_checkpoint, task_of
 from mmevit.errors import DataError
 from mmevit.tools import check_model_channels, replace_sync_bn
-from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.cli import (
+    add_onnx_providers_argument,
+    check_onnx_providers_arg,
+    exit_on_user_error,
+)
 from mmevit.tools.precision import autocast_network, check_precision_args
 
 
@@ -31,6 +35,7 @@ def parse_args():
                            'bfloat16 autocast; post-processing stays float32')
     precision.add_argument('--fp16', dest='precision', action='store_const',
                            const='fp16', help='the same in float16 (CUDA)')
+    add_onnx_providers_argument(parser)
     return parser.parse_args()
 
 
@@ -103,7 +108,7 @@ def read_image(path):
 def draw_onnx(cfg, args, image):
     """Draw the predictions of an .onnx file from tools/deploy.py."""
     from mmevit.deploy import inference_onnx, init_onnx_model
-    model = init_onnx_model(cfg, args.checkpoint)
+    model = init_onnx_model(cfg, args.checkpoint, args.onnx_providers)
     result = inference_onnx(model, image)
     if task_of(cfg) == 'mmdet':
         from mmdet.registry import VISUALIZERS
@@ -125,6 +130,7 @@ def main():
     with exit_on_user_error():
         if args.precision:
             check_precision_args(args.checkpoint, args.precision, args.device)
+        check_onnx_providers_arg(args.checkpoint, args.onnx_providers)
         image = read_image(args.image)
         cfg = Config.fromfile(args.config)
         replace_sync_bn(cfg.model)

@@ -89,6 +89,10 @@ def parse_args(argv=None):
                         'the mAP (0-1) or mIoU (%%) drops by more than D')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
+    parser.add_argument(
+        '--onnx-providers', nargs='+', metavar='NAME',
+        help='onnxruntime execution providers of --compare-latency, by '
+        'preference (default CPUExecutionProvider)')
     return parser.parse_args(argv)
 
 
@@ -104,6 +108,12 @@ def check_args(args):
                           'checkpoint to export')
     if not args.checkpoint.endswith('.onnx'):
         require_export_torch()  # quantizing an existing file needs no export
+    if args.onnx_providers:
+        if not args.compare_latency:
+            raise ConfigError('--onnx-providers sets the providers of '
+                              '--compare-latency; pass --compare-latency N')
+        from mmevit.deploy.session import check_providers
+        check_providers(args.onnx_providers)
     if not args.quantize:
         return
     if args.calib_images < 1:
@@ -195,14 +205,16 @@ def check_drop(cfg, task, files, count, max_drop, work_dir):
                   f'more than --max-drop {max_drop}', file=sys.stderr)
 
 
-def compare_latency(cfg, task, model, onnx_files, shape, repeats):
+def compare_latency(cfg, task, model, onnx_files, shape, repeats,
+                    providers=None):
     """Print the median latency of eager predict and BN-folded eager
     predict (with a ``model``) and of each ONNX file on one random image,
     one thread each, rounds interleaved.
 
     A detector's file runs through ``OnnxDetector.predict`` (boxes scaled,
     Mask R-CNN's masks pasted into the image, as eager predict does); a
-    segmentor's is the bare onnxruntime session."""
+    segmentor's is the bare onnxruntime session. ONNX files run on the
+    onnxruntime execution ``providers`` (default CPU)."""
     from mmevit.deploy.runtime import OnnxSession, init_onnx_model
     x = torch.randn(1, 3, *shape)
     samples = data_samples(task, *shape)
@@ -212,10 +224,11 @@ def compare_latency(cfg, task, model, onnx_files, shape, repeats):
         runs['PyTorch eager'] = lambda: model.predict(x, samples)
         runs['PyTorch eager, BN folded'] = lambda: folded.predict(x, samples)
     for name, path in onnx_files.items():
-        session = OnnxSession(path, task, num_threads=1)
+        session = OnnxSession(path, task, num_threads=1,
+                              providers=providers)
         runs[name] = lambda session=session: session(x)
         if task == 'mmdet':
-            onnx_model = init_onnx_model(cfg, path)
+            onnx_model = init_onnx_model(cfg, path, providers)
             onnx_model.session = session
             runs[name] = lambda onnx_model=onnx_model: onnx_model.predict(
                 x, samples)
@@ -248,7 +261,7 @@ def main(argv=None):
                     check_drop(cfg, task, files, count, args.max_drop, tmp)
         if args.compare_latency:
             compare_latency(cfg, task, model, files, args.shape,
-                            args.compare_latency)
+                            args.compare_latency, args.onnx_providers)
 
 
 if __name__ == '__main__':

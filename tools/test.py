@@ -1,24 +1,28 @@
 """Evaluate a checkpoint of an mmdet or mmseg model (COCO mAP, mIoU)."""
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.device import get_device
 from mmengine.model import is_model_wrapper
 
-from mmevit.engine import build_runner, task_of
+from mmevit.engine import build_runner
 from mmevit.errors import ConfigError
 from mmevit.tools import (
     check_model_channels,
     end_distributed,
     explain_data_errors,
-    merge_cfg_options,
     prepare_cpu_distributed,
     replace_sync_bn,
 )
-from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.cli import (
+    add_onnx_providers_argument,
+    add_runner_arguments,
+    check_onnx_providers_arg,
+    exit_on_user_error,
+    parse_runner_args,
+)
+from mmevit.tools.config_options import runner_config
 from mmevit.tools.precision import autocast_network, check_precision_args
 
 
@@ -27,7 +31,6 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file, or an .onnx file '
                         'from tools/deploy.py to run in onnxruntime')
-    parser.add_argument('--work-dir', help='the dir to save evaluation logs')
     parser.add_argument(
         '--out', help='detection: dump raw results to this .pkl file; '
         'segmentation: save predicted label maps to this directory')
@@ -36,9 +39,6 @@ def parse_args():
                         '(detection: relative to the work dir\'s run folder; '
                         'segmentation: ground truth | prediction pictures in '
                         'SHOW_DIR/vis_data/vis_image)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. model.backbone.deploy=True')
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument('--bf16', dest='precision', action='store_const',
                            const='bf16', help='run the network under '
@@ -46,12 +46,9 @@ def parse_args():
                            'stays float32')
     precision.add_argument('--fp16', dest='precision', action='store_const',
                            const='fp16', help='the same in float16 (CUDA)')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_onnx_providers_argument(parser)
+    add_runner_arguments(parser)
+    return parse_runner_args(parser)
 
 
 def enable_drawing(cfg, task, show_dir):
@@ -78,27 +75,24 @@ def add_result_output(cfg, task, out):
         cfg.test_evaluator['keep_results'] = True
 
 
-def use_onnx_model(cfg, task, onnx_file):
-    """Run ``onnx_file`` in onnxruntime in place of the config's model."""
+def use_onnx_model(cfg, task, onnx_file, providers):
+    """Run ``onnx_file`` in onnxruntime on ``providers`` in place of the
+    config's model."""
     from mmevit.deploy import onnx_model_cfg
-    cfg.model = onnx_model_cfg(cfg, task, onnx_file)
+    cfg.model = onnx_model_cfg(cfg, task, onnx_file, providers)
     cfg.load_from = None
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    task = task_of(cfg)
-    cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg, task = runner_config(args)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    check_onnx_providers_arg(args.checkpoint, args.onnx_providers)
     cfg.load_from = args.checkpoint
     if args.precision:
         check_precision_args(args.checkpoint, args.precision, get_device())
     if args.checkpoint.endswith('.onnx'):
-        use_onnx_model(cfg, task, args.checkpoint)
+        use_onnx_model(cfg, task, args.checkpoint, args.onnx_providers)
     if args.show_dir:
         enable_drawing(cfg, task, args.show_dir)
     if args.out:

@@ -1,31 +1,27 @@
 """Train an mmdet or mmseg model from a config (the codebase is chosen from
 the config's ``default_scope``)."""
 import argparse
-import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from mmevit.engine import build_runner, task_of
+from mmevit.engine import build_runner
 from mmevit.tools import (
     check_model_channels,
     end_distributed,
     exclusive_work_dir,
     explain_data_errors,
-    merge_cfg_options,
     prepare_cpu_distributed,
     replace_sync_bn,
     use_safe_checkpoint_hook,
 )
-from mmevit.tools.cli import exit_on_user_error
+from mmevit.tools.cli import add_runner_arguments, exit_on_user_error, parse_runner_args
+from mmevit.tools.config_options import runner_config
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or without a path from the '
@@ -34,24 +30,12 @@ def parse_args():
                         help='automatic mixed precision training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual batch size')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. model.backbone.arch=m5')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_args(parser)
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    task_of(cfg)
-    cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg, _ = runner_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

@@ -1,12 +1,14 @@
 """Shared command-line behaviour of the tools: errors as one line, argument
-types."""
+types, the arguments several tools take."""
 import argparse
 import contextlib
 import os
 import re
 import sys
 
-from ..errors import MMEvitError
+from mmengine.config import DictAction
+
+from ..errors import ConfigError, MMEvitError
 
 #: Errors caused by the user's input: mmevit's own error types (bad config
 #: values, data, checkpoints) and missing or already existing files.
@@ -35,3 +37,45 @@ def image_shape(text):
         raise argparse.ArgumentTypeError(
             f'bad shape {text!r}; write HxW (800x1344) or S (224)')
     return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
+def add_runner_arguments(parser):
+    """The arguments train.py and test.py share after their positional
+    ones: ``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local_rank`` (also ``--local-rank``, as torch.distributed.launch
+    passes it); read them with :func:`parse_runner_args`."""
+    parser.add_argument('--work-dir', help='the dir to save logs, '
+                        'checkpoints and evaluation results')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. model.backbone.arch=m5')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser, argv=None):
+    """``parser.parse_args(argv)``, with the ``LOCAL_RANK`` environment
+    variable set from ``--local_rank`` unless a launcher set it."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def add_onnx_providers_argument(parser):
+    """``--onnx-providers NAME [NAME ...]``: the onnxruntime execution
+    providers that run an ``.onnx`` checkpoint (default CPU); see
+    :func:`check_onnx_providers_arg`."""
+    parser.add_argument(
+        '--onnx-providers', nargs='+', metavar='NAME',
+        help='onnxruntime execution providers for an .onnx checkpoint, by '
+        'preference (default CPUExecutionProvider), e.g. '
+        'CUDAExecutionProvider CPUExecutionProvider')
+
+
+def check_onnx_providers_arg(checkpoint, providers):
+    """Raise a ConfigError when ``--onnx-providers`` comes with a
+    checkpoint that is not an ``.onnx`` file (it would change nothing)."""
+    if providers and not checkpoint.endswith('.onnx'):
+        raise ConfigError(f'--onnx-providers runs an .onnx checkpoint; '
+                          f'{checkpoint} is not one')

@@ -1,10 +1,34 @@
 """What the tools change in a config: ``--cfg-options`` merged with errors
-that name the option, SyncBN for single-process runs, the crash-safe
-checkpoint hook."""
+that name the option, launcher and work dir of a train/test run, SyncBN for
+single-process runs, the crash-safe checkpoint hook."""
+import os.path as osp
+
 from mmengine.config import Config, ConfigDict
 from mmengine.hooks import CheckpointHook
 
+from ..engine import task_of
 from ..errors import ConfigError
+
+
+def runner_config(args):
+    """The config of a train.py/test.py run (arguments of
+    :func:`.cli.add_runner_arguments`): ``args.config`` with
+    ``--cfg-options`` merged, the launcher set and the work dir from
+    ``--work-dir``, the config, or ``./work_dirs/CONFIG_NAME``.
+
+    Returns:
+        tuple[Config, str]: The config and its task.
+
+    Raises:
+        ConfigError: The config belongs to neither mmdet nor mmseg.
+    """
+    cfg = Config.fromfile(args.config)
+    task = task_of(cfg)
+    cfg.launcher = args.launcher
+    merge_cfg_options(cfg, args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg, task
 
 
 def merge_cfg_options(cfg, options):
