@@ -32,8 +32,10 @@ INVALID = -1.0  # score of dropped candidates; valid scores are >= 0
 
 def clip_to_image(boxes, image_size):
     """Clip the ``(N, ..., 4)`` boxes ``x1, y1, x2, y2`` of N images to
-    ``[0, width]`` x ``[0, height]`` of each image, as mmdet clips to
-    ``img_shape`` (the image without the batch padding).
+    ``[0, width]`` x ``[0, height]`` of each image (``img_shape``, the image
+    without the batch padding), per image: mirrors the clamp of mmdet's
+    coders (``delta2bbox``, ``distance2bbox``) with ``clip_border=True``
+    and ``max_shape=img_shape``, which takes one image.
 
     Args:
         boxes (Tensor): (N, ..., 4) boxes.
@@ -48,7 +50,10 @@ def clip_to_image(boxes, image_size):
 
 def top_candidates(scores, nms_pre):
     """The ``nms_pre`` best of the (N, L) ``scores`` (all L when ``nms_pre``
-    <= 0) and their indices, by decreasing score.
+    <= 0) and their indices, by decreasing score: the top-k of mmdet's
+    ``mmdet.models.utils.filter_scores_and_topk`` (dense heads, which
+    applies ``score_thr`` first; the caller applies it after) and of
+    ``RPNHead._predict_by_feat_single``, batched.
 
     Always exactly ``nms_pre`` of them: below that, the rest are dropped
     candidates (score ``INVALID``, index L - 1). A fixed count keeps the
@@ -63,15 +68,51 @@ def top_candidates(scores, nms_pre):
     return top, index.clamp(max=num_scores - 1)
 
 
-def uses_base_post_processing(head):
-    """Whether ``head`` post-processes with ``BaseDenseHead``'s code, which
-    :class:`DenseDetectorExport` re-implements."""
-    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
-    cls = type(head)
-    return isinstance(head, BaseDenseHead) and all(
-        getattr(cls, name) is getattr(BaseDenseHead, name)
-        for name in ('predict_by_feat', '_predict_by_feat_single',
-                     '_bbox_post_process'))
+#: The dense heads the exporter supports, by class name: each uses
+#: ``BaseDenseHead.predict_by_feat`` unchanged and is tested against it
+#: (tests/test_deploy.py, test_rtmdet.py).
+SUPPORTED_HEADS = ('RetinaHead', 'ATSSHead', 'FCOSHead', 'RTMDetHead',
+                   'RTMDetSepBNHead')
+#: The keys of a ``test_cfg.nms`` the exported NMS computes as mmdet's
+#: ``batched_nms`` does (``split_thr`` only changes its algorithm).
+NMS_KEYS = ('type', 'iou_threshold', 'split_thr', 'class_agnostic')
+
+
+def dense_problem(detector):
+    """What :class:`DenseDetectorExport` cannot export in ``detector``.
+
+    Returns:
+        str | None: The unsupported head or setting, or None.
+    """
+    from mmdet.models import dense_heads
+    head = getattr(detector, 'bbox_head', None)
+    if head is None or type(head) not in tuple(
+            getattr(dense_heads, name) for name in SUPPORTED_HEADS):
+        return type(head or detector).__name__
+    return coder_problem(head) or nms_problem(type(head).__name__, 'test_cfg',
+                                              head.test_cfg)
+
+
+def coder_problem(head):
+    """``head`` with a box coder that does not clip to the image (the
+    exported graph always clips, as mmdet's coders do with
+    ``clip_border=True``), or None."""
+    if getattr(head.bbox_coder, 'clip_border', True):
+        return None
+    return f'{type(head).__name__} with bbox_coder.clip_border=False'
+
+
+def nms_problem(owner, key, cfg):
+    """What the exported NMS does not compute as mmdet's ``batched_nms``
+    with the ``nms`` of ``cfg`` (None when nothing)."""
+    nms_cfg = cfg.nms
+    if nms_cfg.get('type', 'nms') != 'nms':
+        return f'{owner} with {key}.nms.type={nms_cfg.type!r}'
+    extra = sorted(set(nms_cfg) - set(NMS_KEYS))
+    if extra or nms_cfg.get('class_agnostic', False):
+        setting = extra[0] if extra else 'class_agnostic'
+        return f'{owner} with {key}.nms.{setting}={nms_cfg[setting]!r}'
+    return None
 
 
 class DenseDetectorExport(nn.Module):
@@ -79,7 +120,7 @@ class DenseDetectorExport(nn.Module):
 
     Args:
         detector (nn.Module): An mmdet ``SingleStageDetector`` in eval mode
-            whose head passes :func:`uses_base_post_processing`.
+            in which :func:`dense_problem` finds nothing.
     """
 
     output_names = ('dets', 'labels')
@@ -95,9 +136,6 @@ class DenseDetectorExport(nn.Module):
         self.min_bbox_size = cfg.get('min_bbox_size', -1)
         self.iou_threshold = cfg.nms.iou_threshold
         self.max_per_img = cfg.max_per_img
-        if cfg.nms.get('type', 'nms') != 'nms':
-            raise ValueError(f'test_cfg.nms.type={cfg.nms.type!r}: the '
-                             "exporter supports 'nms'")
 
     @property
     def input_names(self):
@@ -123,7 +161,8 @@ class DenseDetectorExport(nn.Module):
 
     def _big_enough(self, boxes, scale_factor):
         """(N, B) whether the boxes are wider and higher than
-        ``min_bbox_size`` in the original image, as mmdet checks them after
+        ``min_bbox_size`` in the original image: the filter of
+        ``BaseDenseHead._bbox_post_process``, which checks them after
         rescaling (``scale_factor`` (N, 2) width and height factors; None
         for input pixels)."""
         if scale_factor is not None:
@@ -135,7 +174,9 @@ class DenseDetectorExport(nn.Module):
         return (size > self.min_bbox_size).all(-1)
 
     def _level_candidates(self, cls_score, bbox_pred, score_factor, priors):
-        """Top ``nms_pre`` (prior, class) pairs of one level, decoded."""
+        """Top ``nms_pre`` (prior, class) pairs of one level, decoded with
+        the head's own coder: ``BaseDenseHead._predict_by_feat_single``
+        for all images at once."""
         batch = cls_score.shape[0]
         logits = cls_score.permute(0, 2, 3, 1).reshape(
             batch, -1, self.head.cls_out_channels)
@@ -163,6 +204,8 @@ class DenseDetectorExport(nn.Module):
         return boxes, torch.where(keep, top_scores, INVALID), labels
 
     def _per_class_nms(self, boxes, scores, labels):
+        """NMS per class, the ``max_per_img`` best: ``batched_nms`` (mmcv)
+        and the cut of ``BaseDenseHead._bbox_post_process``, padded."""
         num_classes = self.head.num_classes
         batch, num_boxes = scores.shape
         classes = torch.arange(num_classes, device=scores.device)

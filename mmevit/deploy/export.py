@@ -20,17 +20,20 @@ from ..stack import require_export_torch
 require_export_torch()  # before .ops, which defines torch.library custom ops
 
 from .contract import IMAGE_SIZE_NAME, METADATA_KEYS, SCALE_FACTOR_NAME  # noqa: E402
-from .dense_detector import DenseDetectorExport, uses_base_post_processing  # noqa: E402
+from .dense_detector import SUPPORTED_HEADS, DenseDetectorExport, dense_problem  # noqa: E402
 from .ops import ONNX_TRANSLATIONS  # noqa: E402
 from .segmentor import SegmentorExport  # noqa: E402
-from .two_stage_detector import TwoStageDetectorExport, two_stage_problem  # noqa: E402
+from .two_stage_detector import (  # noqa: E402
+    SUPPORTED_BBOX_HEADS,
+    TwoStageDetectorExport,
+    two_stage_problem,
+)
 
-SUPPORTED = ('mmdet single-stage detectors with a dense head post-processed '
-             'by BaseDenseHead.predict_by_feat (RetinaHead, ATSSHead, '
-             'FCOSHead, RTMDetHead, ...); mmdet two-stage detectors with '
-             'RPNHead and StandardRoIHead (Shared2FCBBoxHead or another '
-             'BBoxHead, FCNMaskHead or none, SingleRoIExtractor with aligned '
-             'RoIAlign; Faster/Mask R-CNN); test_cfg nms type \'nms\'; mmseg '
+SUPPORTED = (f'mmdet single-stage detectors with {", ".join(SUPPORTED_HEADS)}; '
+             'mmdet two-stage detectors with RPNHead and StandardRoIHead '
+             f'({", ".join(SUPPORTED_BBOX_HEADS)}; FCNMaskHead or none; '
+             'SingleRoIExtractor with aligned RoIAlign; Faster/Mask R-CNN); '
+             'test_cfg nms type \'nms\', not class_agnostic; mmseg '
              'EncoderDecoder (FPNHead and other decode heads) in whole test '
              'mode')
 
@@ -52,10 +55,9 @@ def export_wrapper(task, model):
         if what is None:
             return TwoStageDetectorExport(model)
     else:
-        head = getattr(model, 'bbox_head', None)
-        if head is not None and uses_base_post_processing(head):
+        what = dense_problem(model)
+        if what is None:
             return DenseDetectorExport(model)
-        what = type(head or model).__name__
     raise ConfigError(f'cannot export {what}: the exporter supports '
                       f'{SUPPORTED}')
 

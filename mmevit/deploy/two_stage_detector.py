@@ -27,8 +27,14 @@ are pasted into the image and thresholded after the network, by
 import torch
 from torch import nn
 
-from .dense_detector import INVALID, clip_to_image, top_candidates
+from .dense_detector import INVALID, clip_to_image, coder_problem, nms_problem, top_candidates
 from .ops import nms, roi_align
+
+
+#: The box heads of a ``StandardRoIHead`` the exporter supports, by class
+#: name: each uses ``BBoxHead.predict_by_feat`` unchanged.
+SUPPORTED_BBOX_HEADS = ('BBoxHead', 'ConvFCBBoxHead', 'Shared2FCBBoxHead',
+                        'Shared4Conv1FCBBoxHead')
 
 
 def two_stage_problem(detector):
@@ -40,9 +46,7 @@ def two_stage_problem(detector):
     """
     from mmcv.ops import RoIAlign
     from mmdet.models.dense_heads import RPNHead
-    from mmdet.models.roi_heads import SingleRoIExtractor, StandardRoIHead
-    from mmdet.models.roi_heads.bbox_heads import BBoxHead
-    from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+    from mmdet.models.roi_heads import SingleRoIExtractor, StandardRoIHead, bbox_heads
     rpn, roi = getattr(detector, 'rpn_head', None), detector.roi_head
     if rpn is None:
         return f'{type(detector).__name__} without an rpn_head'
@@ -51,15 +55,18 @@ def two_stage_problem(detector):
     if type(roi) is not StandardRoIHead or roi.with_shared_head:
         return type(roi).__name__
     bbox_head = roi.bbox_head
-    if not _same_methods(bbox_head, BBoxHead, ('predict_by_feat',
-                                               '_predict_by_feat_single')) \
+    if type(bbox_head) not in tuple(getattr(bbox_heads, name)
+                                    for name in SUPPORTED_BBOX_HEADS) \
             or bbox_head.custom_cls_channels or not bbox_head.with_reg:
         return type(bbox_head).__name__
+    problem = coder_problem(rpn) or coder_problem(bbox_head)
+    if problem:
+        return problem
     extractors = [roi.bbox_roi_extractor]
     if roi.with_mask:
+        from mmdet.models.roi_heads.mask_heads import FCNMaskHead
         extractors.append(roi.mask_roi_extractor)
-        if not _same_methods(roi.mask_head, FCNMaskHead, (
-                'predict_by_feat', '_predict_by_feat_single')):
+        if type(roi.mask_head) is not FCNMaskHead:
             return type(roi.mask_head).__name__
     for extractor in extractors:
         layer = extractor.roi_layers[0]
@@ -71,16 +78,10 @@ def two_stage_problem(detector):
                     f'{type(layer).__name__}'
                     f'(aligned={getattr(layer, "aligned", None)})')
     for stage, cfg in (('rpn', rpn.test_cfg), ('rcnn', roi.test_cfg)):
-        nms_type = cfg.nms.get('type', 'nms')
-        if nms_type != 'nms':
-            return f'{type(roi).__name__} with test_cfg.{stage}.nms.type=' \
-                   f'{nms_type!r}'
+        problem = nms_problem(type(roi).__name__, f'test_cfg.{stage}', cfg)
+        if problem:
+            return problem
     return None
-
-
-def _same_methods(module, base, names):
-    return isinstance(module, base) and all(
-        getattr(type(module), name) is getattr(base, name) for name in names)
 
 
 class TwoStageDetectorExport(nn.Module):
@@ -112,7 +113,9 @@ class TwoStageDetectorExport(nn.Module):
         return dets, labels, self._masks(feats, dets, labels)
 
     def _proposals(self, feats, image_size):
-        """(N, P, 4) RPN proposals by decreasing score, (N, P) valid."""
+        """(N, P, 4) RPN proposals by decreasing score, (N, P) valid:
+        ``RPNHead._predict_by_feat_single`` and ``_bbox_post_process``
+        (``batched_nms`` with the levels as classes), batched."""
         head = self.rpn_head
         cfg = head.test_cfg
         cls_scores, bbox_preds = head(feats)
@@ -158,7 +161,9 @@ class TwoStageDetectorExport(nn.Module):
         return proposals, top > INVALID / 2
 
     def _detections(self, feats, proposals, valid, image_size):
-        """Box head on the valid proposals, per-class NMS, top K."""
+        """Box head on the valid proposals, per-class NMS, top K:
+        ``BBoxHead._predict_by_feat_single`` and
+        ``mmdet.models.layers.multiclass_nms``, batched."""
         head = self.roi_head.bbox_head
         cfg = self.roi_head.test_cfg
         batch, num_proposals = valid.shape
@@ -208,7 +213,10 @@ class TwoStageDetectorExport(nn.Module):
         return dets, labels
 
     def _masks(self, feats, dets, labels):
-        """(N, K, M, M) mask probabilities of the detections' classes."""
+        """(N, K, M, M) mask probabilities of the detections' classes: the
+        class selection and sigmoid of
+        ``FCNMaskHead._predict_by_feat_single`` (the paste runs after the
+        graph)."""
         head = self.roi_head.mask_head
         b, k = (labels >= 0).nonzero().unbind(1)
         rois = torch.cat([b[:, None].to(dets.dtype), dets[b, k, :4]], 1)
@@ -223,17 +231,15 @@ class TwoStageDetectorExport(nn.Module):
 
     @staticmethod
     def _roi_features(extractor, feats, rois):
-        """``SingleRoIExtractor`` with :func:`.ops.roi_align` per level."""
+        """``SingleRoIExtractor.forward`` with :func:`.ops.roi_align` per level
+    (levels from the extractor's own ``map_roi_levels``)."""
         feats = feats[:extractor.num_inputs]
         layers = extractor.roi_layers
         size = layers[0].output_size[0]
         if len(feats) == 1:
             return roi_align(feats[0], rois, size, layers[0].spatial_scale,
                              layers[0].sampling_ratio)
-        scale = torch.sqrt(
-            (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
-        levels = torch.floor(torch.log2(
-            scale / extractor.finest_scale + 1e-6)).clamp(0, len(feats) - 1)
+        levels = extractor.map_roi_levels(rois, len(feats))
         out = feats[0].new_zeros(
             (rois.shape[0], extractor.out_channels, size, size))
         for level, (feat, layer) in enumerate(zip(feats, layers)):
