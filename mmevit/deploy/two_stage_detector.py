@@ -30,7 +30,6 @@ from torch import nn
 from .dense_detector import INVALID, clip_to_image, coder_problem, nms_problem, top_candidates
 from .ops import nms, roi_align
 
-
 #: The box heads of a ``StandardRoIHead`` the exporter supports, by class
 #: name: each uses ``BBoxHead.predict_by_feat`` unchanged.
 SUPPORTED_BBOX_HEADS = ('BBoxHead', 'ConvFCBBoxHead', 'Shared2FCBBoxHead',
