@@ -96,14 +96,38 @@ def test_wrong_arch_is_named(tmp_path):
         load_pretrained_backbone(EfficientViT(arch='m4'), str(path))
 
 
-def test_missing_keys_are_named(tmp_path):
+def m0_backbone(form):
+    """An m0 backbone built unfused, built fused (``deploy=True``) or
+    switched to its fused form after building."""
+    model = EfficientViT(arch='m0', deploy=form == 'built fused')
+    if form == 'switched to deploy':
+        model.switch_to_deploy()
+    return model
+
+
+@pytest.mark.parametrize('form', ['unfused', 'built fused',
+                                  'switched to deploy'])
+def test_missing_keys_are_named(tmp_path, form):
     state = official_imagenet_checkpoint('m0')['model']
     del state['blocks2.1.conv1.c.weight']
     path = tmp_path / 'partial.pth'
     torch.save({'model': state}, path)
     with pytest.raises(CheckpointError, match=r'missing keys: '
                        r'stages\.1\.downsample\.patchmerge\.conv1\.conv\.weight'):
-        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+        load_pretrained_backbone(m0_backbone(form), str(path))
+
+
+@pytest.mark.parametrize('form', ['built fused', 'switched to deploy'])
+def test_fused_backbone_loads_an_unfused_checkpoint(tmp_path, form):
+    path = tmp_path / 'efficientvit_m0.pth'
+    torch.save(official_imagenet_checkpoint('m0'), path)
+    fused, unfused = m0_backbone(form).eval(), EfficientViT(arch='m0').eval()
+    load_pretrained_backbone(fused, str(path))
+    load_pretrained_backbone(unfused, str(path))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(fused(x), unfused(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_unexpected_keys_are_named(tmp_path):
@@ -132,6 +156,16 @@ def test_bad_files_get_one_line_errors(tmp_path, content, match):
         load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
     assert str(path) in str(info.value)
     assert '\n' not in str(info.value)
+
+
+def test_unreadable_safetensors_file_gets_one_line_error(tmp_path):
+    path = tmp_path / 'efficientvit_m0.safetensors'
+    path.write_bytes(b'\x08\x00\x00\x00\x00\x00\x00\x00not json')
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+    message = str(info.value)
+    assert message.startswith(f'{path} is not a readable safetensors file (')
+    assert 'Error' in message and '\n' not in message
 
 
 def test_convert_is_idempotent_on_mmevit_weights():

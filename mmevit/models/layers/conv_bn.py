@@ -112,13 +112,13 @@ class ConvBN(nn.Sequential):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         bn_prefix = prefix + 'bn.'
-        if self.deploy and bn_prefix + 'running_mean' in state_dict:
+        unfused = [prefix + 'conv.weight'] + [
+            bn_prefix + k
+            for k in ('weight', 'bias', 'running_mean', 'running_var')]
+        # an incomplete pair is left as it is, for the strict key check
+        if self.deploy and all(k in state_dict for k in unfused):
             weight, bias = fold_bn_into_conv(
-                state_dict[prefix + 'conv.weight'],
-                state_dict.pop(bn_prefix + 'weight'),
-                state_dict.pop(bn_prefix + 'bias'),
-                state_dict.pop(bn_prefix + 'running_mean'),
-                state_dict.pop(bn_prefix + 'running_var'), BN_EPS)
+                *(state_dict.pop(k) for k in unfused), BN_EPS)
             state_dict.pop(bn_prefix + 'num_batches_tracked', None)
             state_dict[prefix + 'conv.weight'] = weight
             state_dict[prefix + 'conv.bias'] = bias
