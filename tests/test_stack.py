@@ -14,7 +14,12 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-from mmevit.checkpoint import CheckpointError, load_checkpoint_file
+from mmevit.checkpoint import (
+    CheckpointError,
+    load_checkpoint_file,
+    register_local_checkpoint_loader,
+    safe_load,
+)
 from mmevit.stack import EXPORT_MIN_TORCH, installed_version, release, torch_at_least
 from tests.helpers import run_tool_in_process
 
@@ -69,15 +74,41 @@ class _Payload:
         return self.func, self.args
 
 
+@pytest.fixture(params=['weights_only', 'allowlist_pickle'])
+def unpickler(request, monkeypatch):
+    """Both of mmevit's restricted unpicklers, whatever this torch is: torch's
+    own ``weights_only`` one (torch 2.6+) and :data:`ALLOWLIST_PICKLE`, the
+    one torch < 2.6 loads through."""
+    if request.param == 'weights_only':
+        if not torch_at_least('2.6'):
+            pytest.skip('torch < 2.6 cannot extend its weights_only unpickler')
+    else:
+        monkeypatch.setattr(safe_load, 'torch_loads_weights_only',
+                            lambda: False)
+    return request.param
+
+
+NOT_ALLOWED = ('which is not an allowed checkpoint type (tensors, numpy '
+               'arrays, mmengine HistoryBuffer)')
+
+
 @pytest.mark.parametrize('payload,refused', [
-    (lambda marker: _Payload(os.system, f'touch {marker}'), 'system'),
+    (lambda marker: _Payload(os.system, f'touch {marker}'),
+     f'system, {NOT_ALLOWED}'),
     (lambda marker: _Payload(eval, f'open({str(marker)!r}, "w")'),
-     'eval'),
-    (lambda marker: _Payload(getattr, collections.OrderedDict, 'fromkeys'),
-     'getattr'),
+     f'eval, {NOT_ALLOWED}'),
+    # getattr is allowed only for HistoryBuffer's public methods
+    (lambda marker: _Payload(getattr, collections.OrderedDict, 'update'),
+     "getattr(<class 'collections.OrderedDict'>, 'update') is not allowed"),
+    (lambda marker: _Payload(getattr, HistoryBuffer, '__init__'),
+     "getattr(<class 'mmengine.logging.history_buffer.HistoryBuffer'>, "
+     "'__init__') is not allowed"),
+    (lambda marker: _Payload(getattr, HistoryBuffer, 'no_such_method'),
+     "getattr(<class 'mmengine.logging.history_buffer.HistoryBuffer'>, "
+     "'no_such_method') is not allowed"),
 ])
 def test_a_hostile_checkpoint_is_refused_before_it_runs(tmp_path, payload,
-                                                        refused):
+                                                        refused, unpickler):
     marker = tmp_path / 'ran'
     path = tmp_path / 'epoch_1.pth'
     torch.save({'state_dict': {'w': torch.ones(2)},
@@ -85,14 +116,18 @@ def test_a_hostile_checkpoint_is_refused_before_it_runs(tmp_path, payload,
     with pytest.raises(CheckpointError) as info:
         load_checkpoint_file(path)
     message = str(info.value)
-    assert str(path) in message and refused in message
+    assert message.startswith(f'refused to load {path}: ')
+    assert refused in message
     assert '\n' not in message
     assert not marker.exists()
 
 
-def test_runner_checkpoint_types_load_on_this_torch(tmp_path):
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_runner_checkpoint_types_load_on_this_torch(tmp_path, unpickler,
+                                                    zip_format):
     """What mmengine's Runner pickles: its message hub's HistoryBuffers,
-    numpy arrays, dtypes and scalars."""
+    numpy arrays, dtypes and scalars, in torch's zip format and in the
+    legacy one of files saved before torch 1.6."""
     hub = MessageHub.get_instance('test_stack')
     for value in (0.5, np.float32(0.25), np.int64(3)):
         hub.update_scalar('train/loss', value)
@@ -100,7 +135,8 @@ def test_runner_checkpoint_types_load_on_this_torch(tmp_path):
     saved = {'state_dict': {'w': torch.arange(4.)},
              'meta': {'message_hub': hub.state_dict(), 'seed': np.int64(7),
                       'dtype': np.dtype('float32')}}
-    torch.save(saved, tmp_path / 'iter_1.pth')
+    torch.save(saved, tmp_path / 'iter_1.pth',
+               _use_new_zipfile_serialization=zip_format)
     loaded = load_checkpoint_file(tmp_path / 'iter_1.pth')
     buffer = loaded['meta']['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer)
@@ -193,3 +229,22 @@ def test_an_onnx_file_runs_on_every_supported_torch(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'mIoU' in result.stdout + result.stderr
     assert 'exporter imported: False' in result.stdout
+
+
+def test_mmengine_reads_local_files_through_the_restricted_unpickler(
+        tmp_path, monkeypatch):
+    """What ``import mmevit`` sets up on torch 2.6+ (called here on any
+    torch): mmengine's reads of local files (``load_from``, ``--resume``,
+    ``init_cfg``) go through :func:`load_checkpoint_file`, with the caller's
+    ``map_location``."""
+    from mmengine.runner import CheckpointLoader
+    monkeypatch.setattr(CheckpointLoader, '_schemes',
+                        CheckpointLoader._schemes.copy())
+    register_local_checkpoint_loader()
+    good, hostile = tmp_path / 'epoch_1.pth', tmp_path / 'epoch_2.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}}, good)
+    torch.save({'meta': _Payload(os.system, 'true')}, hostile)
+    loaded = CheckpointLoader.load_checkpoint(str(good), map_location='meta')
+    assert loaded['state_dict']['w'].device.type == 'meta'
+    with pytest.raises(CheckpointError, match='refused to load'):
+        CheckpointLoader.load_checkpoint(str(hostile))

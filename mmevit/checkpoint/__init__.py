@@ -4,15 +4,15 @@ backbone's key conversion lives beside it (:mod:`mmevit.models.backbones`)
 and whole-model loading above the models (:mod:`mmevit.engine`)."""
 from .reading import WRAPPERS, extract_backbone_state_dict, model_weights, read_checkpoint
 from .safe_load import (
-                         ALLOWLIST_PICKLE,
-                         SAFE_GLOBALS,
-                         CheckpointError,
-                         load_checkpoint_file,
-                         register_local_checkpoint_loader,
+    ALLOWLIST_PICKLE,
+    CheckpointError,
+    allowed_globals,
+    load_checkpoint_file,
+    register_local_checkpoint_loader,
 )
 
 __all__ = [
     'WRAPPERS', 'extract_backbone_state_dict', 'model_weights',
-    'read_checkpoint', 'SAFE_GLOBALS', 'CheckpointError', 'ALLOWLIST_PICKLE',
+    'read_checkpoint', 'allowed_globals', 'CheckpointError', 'ALLOWLIST_PICKLE',
     'load_checkpoint_file', 'register_local_checkpoint_loader'
 ]

@@ -58,11 +58,13 @@ def _numpy_globals():
     return entries
 
 
-SAFE_GLOBALS = [
-    HistoryBuffer,
-    (_history_buffer_method, 'builtins.getattr'),
-    *_numpy_globals(),
-]
+@functools.lru_cache(maxsize=None)
+def allowed_globals():
+    """The globals beyond torch's own that a checkpoint may name, as
+    objects or ``(object, 'module.name')`` pairs (the form of torch's
+    ``safe_globals``); built on first use."""
+    return [HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
+            *_numpy_globals()]
 
 
 def _torch_globals():
@@ -87,10 +89,9 @@ def _torch_globals():
 @functools.lru_cache(maxsize=None)
 def _allowlist():
     """``{'module.name': object}`` of the globals a checkpoint may name on
-    torch < 2.6: torch's and :data:`SAFE_GLOBALS` (objects or
-    ``(object, 'module.name')`` pairs, torch's ``add_safe_globals`` form)."""
+    torch < 2.6: torch's and :func:`allowed_globals`."""
     named = {}
-    for entry in _torch_globals() + SAFE_GLOBALS:
+    for entry in _torch_globals() + allowed_globals():
         obj, name = entry if isinstance(entry, tuple) else (
             entry, f'{entry.__module__}.{entry.__qualname__}')
         named[name] = obj
@@ -126,7 +127,7 @@ ALLOWLIST_PICKLE.load = _allowlist_load
 
 def _restricted_torch_load(filename, map_location):
     if torch_loads_weights_only():
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(allowed_globals()):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     return torch.load(filename, map_location=map_location,
