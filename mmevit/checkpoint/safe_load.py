@@ -14,7 +14,6 @@ resolves only the allowlisted names.
 import _codecs
 import _compat_pickle
 import collections
-import functools
 import os.path as osp
 import pickle
 import re
@@ -58,11 +57,10 @@ def _numpy_globals():
     return entries
 
 
-@functools.lru_cache(maxsize=None)
 def allowed_globals():
     """The globals beyond torch's own that a checkpoint may name, as
     objects or ``(object, 'module.name')`` pairs (the form of torch's
-    ``safe_globals``); built on first use."""
+    ``safe_globals``)."""
     return [HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
             *_numpy_globals()]
 
@@ -86,7 +84,6 @@ def _torch_globals():
     return entries
 
 
-@functools.lru_cache(maxsize=None)
 def _allowlist():
     """``{'module.name': object}`` of the globals a checkpoint may name on
     torch < 2.6: torch's and :func:`allowed_globals`."""
@@ -101,6 +98,10 @@ def _allowlist():
 class _AllowlistUnpickler(pickle.Unpickler):
     """An unpickler that resolves only allowlisted globals."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._allowed = _allowlist()
+
     def find_class(self, module, name):
         # protocol 2 pickles (torch.save's) name Python 2 modules, such as
         # __builtin__ for builtins; pickle.Unpickler.find_class maps them
@@ -108,7 +109,7 @@ class _AllowlistUnpickler(pickle.Unpickler):
             (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module),
                              name))
         try:
-            return _allowlist()[f'{module}.{name}']
+            return self._allowed[f'{module}.{name}']
         except KeyError:
             raise pickle.UnpicklingError(
                 f'Unsupported global: GLOBAL {module}.{name} is not '
