@@ -630,7 +630,12 @@ def drawn_test_cfg(draw):
         nms_pre=draw(st.sampled_from([20, 200, 1000])),
         min_bbox_size=draw(st.sampled_from([-1, 0, 3.5, 12., 40.])),
         count=draw(st.sampled_from(['0', '< K', 'K', '> K'])),
-        extra=draw(st.integers(1, 5)))
+        extra=draw(st.integers(1, 5)),
+        # NMS IoU; two-stage only: the RPN's proposal count and the RoI size
+        # mapped to the second level
+        iou=draw(st.sampled_from([0.3, 0.5, 0.7])),
+        rpn_max_per_img=draw(st.sampled_from([40, 300])),
+        finest_scale=draw(st.sampled_from([28, 56, 112])))
 
 
 def max_per_img_for(count, detections, extra):
@@ -671,16 +676,17 @@ def predict_with(model, head_cfg, inputs, data_samples, **test_cfg):
 # multiplies by the reciprocal factor computed in double precision
 @example(batch=([(217, 224, 155, 195, 154)], (342, 297), False),
          test=dict(score_thr=0., nms_pre=1000, min_bbox_size=0, count='> K',
-                   extra=3))
+                   extra=3, iou=0.65, rpn_max_per_img=300, finest_scale=56))
 def test_dense_export_gives_predicts_detections_for_any_test_cfg(
         dense_detectors, name, batch, test):
     """The exported module of each dense head, under drawn thresholds,
-    ``nms_pre``, ``min_bbox_size`` and a K below, at or above the count:
-    PyTorch predict's detections, then padding rows."""
+    ``nms_pre``, ``min_bbox_size``, NMS IoU and a K below, at or above the
+    count: PyTorch predict's detections, then padding rows."""
     from mmevit.deploy import export_wrapper
     cfg, model = dense_detectors(name)
     inputs, data_samples = pipeline_batch(cfg, model, *batch)
     head_cfg = model.bbox_head.test_cfg
+    head_cfg.nms.iou_threshold = test['iou']
     settings_ = dict(score_thr=1. if test['count'] == '0' else
                      test['score_thr'], nms_pre=test['nms_pre'],
                      min_bbox_size=test['min_bbox_size'])
@@ -780,15 +786,19 @@ def faster_rcnn(toy_coco):
 @given(batch=image_batches(max_side=200), test=drawn_test_cfg())
 def test_faster_rcnn_export_gives_predicts_detections_for_any_test_cfg(
         faster_rcnn, batch, test):
-    """The exported module of Faster R-CNN under drawn RPN ``nms_pre`` and
-    ``min_bbox_size``, R-CNN ``score_thr`` and a K below, at or above the
-    count: PyTorch predict's detections, then padding rows."""
+    """The exported module of Faster R-CNN under drawn RPN ``nms_pre``,
+    ``min_bbox_size`` and ``max_per_img``, NMS IoU of both stages, the RoI
+    extractor's ``finest_scale``, R-CNN ``score_thr`` and a K below, at or
+    above the count: PyTorch predict's detections, then padding rows."""
     from mmevit.deploy import export_wrapper
     cfg, model = faster_rcnn()
     inputs, data_samples = pipeline_batch(cfg, model, *batch)
     rpn_cfg, rcnn_cfg = model.rpn_head.test_cfg, model.roi_head.test_cfg
     rpn_cfg.update(nms_pre=test['nms_pre'],
-                   min_bbox_size=test['min_bbox_size'])
+                   min_bbox_size=test['min_bbox_size'],
+                   max_per_img=test['rpn_max_per_img'])
+    rpn_cfg.nms.iou_threshold = rcnn_cfg.nms.iou_threshold = test['iou']
+    model.roi_head.bbox_roi_extractor.finest_scale = test['finest_scale']
     score_thr = 1. if test['count'] == '0' else test['score_thr'] / 3
     unlimited = predict_with(model, rcnn_cfg, inputs, data_samples,
                              score_thr=score_thr, max_per_img=1000)
