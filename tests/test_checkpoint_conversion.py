@@ -130,6 +130,38 @@ def test_fused_backbone_loads_an_unfused_checkpoint(tmp_path, form):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize('count', [5, 6])
+def test_long_key_lists_are_cut_after_five(tmp_path, count):
+    state = official_imagenet_checkpoint('m0')['model']
+    stem = [k for k in state if k.startswith('patch_embed.')][:count]
+    for key in stem:
+        del state[key]
+    path = tmp_path / 'partial.pth'
+    torch.save({'model': state}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+    named = sorted(official_key_to_mmevit(k) for k in stem)[:5]
+    listed = f'{count} missing keys: ' + ', '.join(named)
+    more = ' ... (+1 more)' if count == 6 else ''
+    assert listed + more + ';' in str(info.value) + ';'
+
+
+def test_truncated_file_error_names_the_readers_error(tmp_path):
+    path = tmp_path / 'efficientvit_m0.pth'
+    torch.save(official_imagenet_checkpoint('m0'), path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(Exception) as reader:  # torch's own words for it
+        torch.load(path, weights_only=True)
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+    message = str(info.value)
+    first_line = str(reader.value).strip().splitlines()[0]
+    assert message.startswith(
+        f'{path} is corrupt, truncated or not a PyTorch checkpoint '
+        f'({type(reader.value).__name__}: {first_line[:20]}')
+    assert message.endswith(')') and '\n' not in message
+
+
 def test_unexpected_keys_are_named(tmp_path):
     state = official_imagenet_checkpoint('m0')['model']
     state['blocks1.0.extra.weight'] = torch.zeros(3)

@@ -87,6 +87,30 @@ def test_whole_model_checkpoint_round_trips(tmp_path):
         assert torch.equal(fresh.state_dict()[key], value), key
 
 
+def test_detector_with_a_fused_backbone_loads_an_unfused_checkpoint(tmp_path):
+    """A detector built with ``backbone.deploy=True`` takes the whole-model
+    checkpoint of its unfused twin (the backbone folds BN on load) and
+    computes the same features; it still refuses one that misses a key."""
+    model = toy_model().eval()
+    path = tmp_path / 'model.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    cfg = Config.fromfile(RETINA_TOY)
+    replace_sync_bn(cfg.model)
+    cfg.model.backbone.deploy = True
+    fused = MODELS.build(cfg.model).eval()
+    load_model_checkpoint(fused, str(path))
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        for a, b in zip(fused.extract_feat(x), model.extract_feat(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    state = model.state_dict()
+    del state['backbone.stages.0.blocks.0.dw0.m.conv.weight']
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(CheckpointError, match=r'1 missing keys: '
+                       r'backbone\.stages\.0\.blocks\.0\.dw0\.m\.conv\.weight'):
+        load_model_checkpoint(MODELS.build(cfg.model), str(path))
+
+
 def test_load_from_is_strict(toy_coco, m2_detector_checkpoint, tmp_path):
     cfg = toy_cfg(toy_coco)
     cfg.work_dir, cfg.load_from = str(tmp_path), m2_detector_checkpoint

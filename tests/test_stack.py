@@ -132,7 +132,8 @@ def test_runner_checkpoint_types_load_on_this_torch(tmp_path, unpickler,
     for value in (0.5, np.float32(0.25), np.int64(3)):
         hub.update_scalar('train/loss', value)
     hub.update_info('seeds', np.arange(3, dtype=np.int16))
-    saved = {'state_dict': {'w': torch.arange(4.)},
+    saved = {'state_dict': {'w': torch.arange(4.),
+                            'p': torch.nn.Parameter(torch.ones(2))},
              'meta': {'message_hub': hub.state_dict(), 'seed': np.int64(7),
                       'dtype': np.dtype('float32')}}
     torch.save(saved, tmp_path / 'iter_1.pth',
@@ -146,6 +147,7 @@ def test_runner_checkpoint_types_load_on_this_torch(tmp_path, unpickler,
     assert loaded['meta']['seed'] == 7
     assert loaded['meta']['dtype'] == np.float32
     assert torch.equal(loaded['state_dict']['w'], torch.arange(4.))
+    assert isinstance(loaded['state_dict']['p'], torch.nn.Parameter)
 
 
 def test_readme_support_table_names_the_installed_stack():
