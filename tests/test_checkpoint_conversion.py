@@ -162,6 +162,19 @@ def test_truncated_file_error_names_the_readers_error(tmp_path):
     assert message.endswith(')') and '\n' not in message
 
 
+def test_missing_and_unexpected_keys_are_one_line(tmp_path):
+    state = official_imagenet_checkpoint('m0')['model']
+    state['blocks1.0.extra.weight'] = state.pop('blocks1.0.dw0.m.c.weight')
+    path = tmp_path / 'renamed.pth'
+    torch.save({'model': state}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'), str(path))
+    assert str(info.value) == (
+        f'{path} does not fit EfficientViT arch m0: 1 missing keys: '
+        'stages.0.blocks.0.dw0.m.conv.weight; 1 unexpected keys: '
+        'stages.0.blocks.0.extra.weight')
+
+
 def test_unexpected_keys_are_named(tmp_path):
     state = official_imagenet_checkpoint('m0')['model']
     state['blocks1.0.extra.weight'] = torch.zeros(3)
