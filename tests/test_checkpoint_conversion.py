@@ -1,4 +1,9 @@
 """Loading official, timm and mmevit checkpoints into the backbone."""
+import functools
+import http.server
+import os
+import threading
+
 import pytest
 import torch
 
@@ -10,7 +15,12 @@ from mmevit.models.backbones import (
     official_key_to_mmevit,
     resize_attention_biases,
 )
-from tests.helpers import official_backbone, official_loaded_state, randomize_weights
+from tests.helpers import (
+    RunsACommand,
+    official_backbone,
+    official_loaded_state,
+    randomize_weights,
+)
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 
@@ -219,3 +229,54 @@ def test_convert_is_idempotent_on_mmevit_weights():
     assert again.keys() == weights.keys()
     for key in weights:
         assert torch.equal(again[key], weights[key])
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A folder served over HTTP on localhost, and torch's hub cache (where
+    downloads go) in a fresh folder."""
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_port}'
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_checkpoint_is_downloaded_once_and_read_safely(served,
+                                                               tmp_path):
+    folder, url = served
+    torch.save(official_imagenet_checkpoint('m0'), folder / 'efficientvit_m0.pth')
+    marker = tmp_path / 'ran'
+    torch.save({'model': RunsACommand(f'touch {marker}')}, folder / 'evil.pth')
+    model = EfficientViT(arch='m0')
+    load_pretrained_backbone(model, f'{url}/efficientvit_m0.pth')
+    cached = tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'efficientvit_m0.pth'
+    assert cached.read_bytes() == (folder / 'efficientvit_m0.pth').read_bytes()
+    (folder / 'efficientvit_m0.pth').unlink()  # read from the cache now
+    load_pretrained_backbone(EfficientViT(arch='m0'), f'{url}/efficientvit_m0.pth')
+    with pytest.raises(CheckpointError, match='refused to load .*evil.pth: its '
+                       'pickle asks for .*system'):
+        load_pretrained_backbone(EfficientViT(arch='m0'), f'{url}/evil.pth')
+    assert not marker.exists()
+
+
+def test_an_unreachable_url_is_one_line_with_the_local_option(served):
+    _, url = served
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained_backbone(EfficientViT(arch='m0'),
+                                 f'{url}/weights/efficientvit_m4.pth')
+    message = str(info.value)
+    assert message.startswith(f'cannot download the pretrained weights '
+                              f'{url}/weights/efficientvit_m4.pth (HTTP Error 404')
+    assert message.endswith(
+        '). Download the file on a machine with network access and point the '
+        'config at it, e.g. --cfg-options '
+        'model.backbone.init_cfg.checkpoint=/path/to/efficientvit_m4.pth')
+    assert not os.listdir(os.path.join(os.environ['TORCH_HOME'], 'hub', 'checkpoints'))

@@ -3,7 +3,6 @@
 is refused with one line naming the file, and nothing a pickle asks for
 runs."""
 import copy
-import os
 import os.path as osp
 
 import pytest
@@ -15,23 +14,13 @@ from mmevit.checkpoint import CheckpointError
 from mmevit.engine import StrictLoadRunner
 from mmevit.models import EfficientViT
 from tests.detection_data import RETINA_TOY, toy_cfg
-from tests.helpers import run_tool_in_process
+from tests.helpers import RunsACommand, run_tool_in_process
 
 #: Paths that load a whole detector, and those that fill a backbone slot.
 MODEL_PATHS = ('load_from', 'resume', 'test', 'demo')
 BACKBONE_PATHS = ('init_cfg', 'convert')
 KINDS = ('fitting', 'other_arch', 'backbone_only', 'whole_detector',
          'truncated', 'hostile')
-
-
-class _RunsACommand:
-    """Pickles as ``os.system(command)``, as a hostile checkpoint does."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command, )
 
 
 def _runner(cfg, work_dir, filename, resume):
@@ -96,7 +85,7 @@ def make_file(files, path, kind, cut, folder):
         with open(target, 'wb') as f:
             f.write(data[:int(len(data) * cut)])
     else:
-        torch.save({'state_dict': {}, 'meta': _RunsACommand(
+        torch.save({'state_dict': {}, 'meta': RunsACommand(
             f'touch {folder}/pwned')}, target)
     return target
 

@@ -1,9 +1,11 @@
 """Reading a checkpoint's weights: from a local file or a URL, out of the
 wrappers and prefixes the checkpoints of each codebase put around them."""
+import os
+import os.path as osp
 from urllib.error import URLError
+from urllib.parse import urlparse
 
 import torch
-from mmengine.runner import CheckpointLoader
 
 from ..errors import CheckpointError
 from .safe_load import load_checkpoint_file
@@ -15,7 +17,12 @@ WRAPPERS = ('state_dict', 'model', 'module')
 
 
 def read_checkpoint(source):
-    """Load a checkpoint from a local path or a URL (cached by mmengine).
+    """Load a checkpoint from a local path or a URL, with the restricted
+    unpickler either way (:func:`load_checkpoint_file`).
+
+    A URL is downloaded once into torch's hub cache
+    (``$TORCH_HOME/hub/checkpoints``, where mmengine and ``torch.hub`` keep
+    checkpoints too) and read from there.
 
     Raises:
         CheckpointError: The file is missing or unreadable, or the URL cannot
@@ -24,15 +31,25 @@ def read_checkpoint(source):
     """
     if not str(source).startswith(('http://', 'https://')):
         return load_checkpoint_file(source)
-    try:
-        return CheckpointLoader.load_checkpoint(source, map_location='cpu')
+    return load_checkpoint_file(_cached_download(str(source)))
+
+
+def _cached_download(url):
+    name = osp.basename(urlparse(url).path)
+    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
+    path = osp.join(folder, name)
+    if osp.isfile(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    try:  # into a temporary file, renamed when complete
+        torch.hub.download_url_to_file(url, path, progress=False)
     except (URLError, OSError) as err:
         raise CheckpointError(
-            f'cannot download the pretrained weights {source} ({err}). '
+            f'cannot download the pretrained weights {url} ({err}). '
             'Download the file on a machine with network access and point '
             'the config at it, e.g. --cfg-options '
-            'model.backbone.init_cfg.checkpoint=/path/to/'
-            f'{str(source).rsplit("/", 1)[-1]}') from None
+            f'model.backbone.init_cfg.checkpoint=/path/to/{name}') from None
+    return path
 
 
 def model_weights(checkpoint):
