@@ -51,6 +51,11 @@ def test_out_indices_subset():
     assert [o.shape[1] for o in outs] == [128, 192]
 
 
+def test_out_indices_as_one_int():
+    outs = EfficientViT(arch='m1', out_indices=1).eval()(torch.randn(1, 3, 96, 96))
+    assert [o.shape[1] for o in outs] == [144]
+
+
 def test_frozen_stages_stay_frozen_in_train_mode():
     model = EfficientViT(arch='m0', frozen_stages=2)
     model.train()
@@ -102,6 +107,22 @@ def test_with_cp_gives_same_gradients():
         assert grad is not None and grad.abs().sum() > 0, key
         assert grads[1][key] is not None, key
         torch.testing.assert_close(grads[1][key], grad, msg=key)
+
+
+def test_with_cp_keeps_few_activations_for_backward():
+    """with_cp trades compute for memory: the blocks keep (almost) none of
+    their activations for backward."""
+    def saved_for_backward(with_cp):
+        torch.manual_seed(0)
+        model = EfficientViT(arch='m0', with_cp=with_cp).train()
+        x = torch.randn(2, 3, 64, 64)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append(t.numel()) or t, lambda t: t):
+            model(x)
+        return sum(saved)
+
+    assert saved_for_backward(True) < saved_for_backward(False) / 3
 
 
 def test_drop_path_random_in_train_identity_in_eval():

@@ -1,6 +1,7 @@
 """EfficientViTFPN: output strides, odd sizes, errors, checkpoint names."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmevit.models import EfficientViT, EfficientViTFPN
 
@@ -43,6 +44,14 @@ def test_dropped_levels_build_no_convs():
     outs = neck.train()(backbone_features(128, 128))
     sum(o.sum() for o in outs).backward()
     assert all(p.grad is not None for p in neck.parameters())
+
+
+def test_coarser_levels_are_max_pooled_by_default():
+    neck = EfficientViTFPN(DIMS, 16, num_outs=5).eval()
+    assert len(neck.fpn_convs) == 3  # no extra convs
+    outs = neck(backbone_features(128, 128))
+    torch.testing.assert_close(outs[3], F.max_pool2d(outs[2], 1, stride=2))
+    torch.testing.assert_close(outs[4], F.max_pool2d(outs[3], 1, stride=2))
 
 
 def test_official_module_names():
