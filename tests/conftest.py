@@ -26,7 +26,7 @@ def mmevit_wheel(tmp_path_factory):
     src = tmp_path_factory.mktemp('src') / 'mmevit'
 
     def skip(folder, names):
-        at_root = {'.git', 'data', 'work_dirs', 'build', 'dist'}
+        at_root = {'.git', 'data', 'work_dirs', 'build', 'dist', 'mutants'}
         return [n for n in names if n in ('.mim', '__pycache__')
                 or n.endswith(('.egg-info', '_cache'))
                 or (folder == ROOT and (n in at_root
