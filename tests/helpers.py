@@ -154,11 +154,12 @@ def seg_options(data):
             'test_dataloader.persistent_workers': False}
 
 
-class RunsACommand:
-    """Pickles as ``os.system(command)``, as a hostile checkpoint does."""
+class Payload:
+    """Pickles as a call of ``func(*args)``: what a hostile checkpoint holds
+    (``Payload(os.system, 'touch x')``)."""
 
-    def __init__(self, command):
-        self.command = command
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
 
     def __reduce__(self):
-        return os.system, (self.command, )
+        return self.func, self.args

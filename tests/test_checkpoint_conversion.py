@@ -16,7 +16,7 @@ from mmevit.models.backbones import (
     resize_attention_biases,
 )
 from tests.helpers import (
-    RunsACommand,
+    Payload,
     official_backbone,
     official_loaded_state,
     randomize_weights,
@@ -254,7 +254,7 @@ def test_a_url_checkpoint_is_downloaded_once_and_read_safely(served,
     folder, url = served
     torch.save(official_imagenet_checkpoint('m0'), folder / 'efficientvit_m0.pth')
     marker = tmp_path / 'ran'
-    torch.save({'model': RunsACommand(f'touch {marker}')}, folder / 'evil.pth')
+    torch.save({'model': Payload(os.system, f'touch {marker}')}, folder / 'evil.pth')
     model = EfficientViT(arch='m0')
     load_pretrained_backbone(model, f'{url}/efficientvit_m0.pth')
     cached = tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'efficientvit_m0.pth'

@@ -3,6 +3,7 @@
 is refused with one line naming the file, and nothing a pickle asks for
 runs."""
 import copy
+import os
 import os.path as osp
 
 import pytest
@@ -14,7 +15,7 @@ from mmevit.checkpoint import CheckpointError
 from mmevit.engine import StrictLoadRunner
 from mmevit.models import EfficientViT
 from tests.detection_data import RETINA_TOY, toy_cfg
-from tests.helpers import RunsACommand, run_tool_in_process
+from tests.helpers import Payload, run_tool_in_process
 
 #: Paths that load a whole detector, and those that fill a backbone slot.
 MODEL_PATHS = ('load_from', 'resume', 'test', 'demo')
@@ -85,8 +86,8 @@ def make_file(files, path, kind, cut, folder):
         with open(target, 'wb') as f:
             f.write(data[:int(len(data) * cut)])
     else:
-        torch.save({'state_dict': {}, 'meta': RunsACommand(
-            f'touch {folder}/pwned')}, target)
+        torch.save({'state_dict': {}, 'meta': Payload(
+            os.system, f'touch {folder}/pwned')}, target)
     return target
 
 

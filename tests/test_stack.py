@@ -21,7 +21,7 @@ from mmevit.checkpoint import (
     safe_load,
 )
 from mmevit.stack import EXPORT_MIN_TORCH, installed_version, release, torch_at_least
-from tests.helpers import run_tool_in_process
+from tests.helpers import Payload, run_tool_in_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = 'configs/toy/retinanet_efficientvit_m0_toy.py'
@@ -64,16 +64,6 @@ def test_an_unsupported_package_stops_the_import_in_one_line(
         f'{version} is installed')
 
 
-class _Payload:
-    """Pickles as a call of ``func(*args)``: what a hostile file holds."""
-
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
 @pytest.fixture(params=['weights_only', 'allowlist_pickle'])
 def unpickler(request, monkeypatch):
     """Both of mmevit's restricted unpicklers, whatever this torch is: torch's
@@ -93,17 +83,17 @@ NOT_ALLOWED = ('which is not an allowed checkpoint type (tensors, numpy '
 
 
 @pytest.mark.parametrize('payload,refused', [
-    (lambda marker: _Payload(os.system, f'touch {marker}'),
+    (lambda marker: Payload(os.system, f'touch {marker}'),
      f'system, {NOT_ALLOWED}'),
-    (lambda marker: _Payload(eval, f'open({str(marker)!r}, "w")'),
+    (lambda marker: Payload(eval, f'open({str(marker)!r}, "w")'),
      f'eval, {NOT_ALLOWED}'),
     # getattr is allowed only for HistoryBuffer's public methods
-    (lambda marker: _Payload(getattr, collections.OrderedDict, 'update'),
+    (lambda marker: Payload(getattr, collections.OrderedDict, 'update'),
      "getattr(<class 'collections.OrderedDict'>, 'update') is not allowed"),
-    (lambda marker: _Payload(getattr, HistoryBuffer, '__init__'),
+    (lambda marker: Payload(getattr, HistoryBuffer, '__init__'),
      "getattr(<class 'mmengine.logging.history_buffer.HistoryBuffer'>, "
      "'__init__') is not allowed"),
-    (lambda marker: _Payload(getattr, HistoryBuffer, 'no_such_method'),
+    (lambda marker: Payload(getattr, HistoryBuffer, 'no_such_method'),
      "getattr(<class 'mmengine.logging.history_buffer.HistoryBuffer'>, "
      "'no_such_method') is not allowed"),
 ])
@@ -245,7 +235,7 @@ def test_mmengine_reads_local_files_through_the_restricted_unpickler(
     register_local_checkpoint_loader()
     good, hostile = tmp_path / 'epoch_1.pth', tmp_path / 'epoch_2.pth'
     torch.save({'state_dict': {'w': torch.ones(2)}}, good)
-    torch.save({'meta': _Payload(os.system, 'true')}, hostile)
+    torch.save({'meta': Payload(os.system, 'true')}, hostile)
     loaded = CheckpointLoader.load_checkpoint(str(good), map_location='meta')
     assert loaded['state_dict']['w'].device.type == 'meta'
     with pytest.raises(CheckpointError, match='refused to load'):
