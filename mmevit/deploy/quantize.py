@@ -3,14 +3,22 @@
 Convolutions and matrix products (ONNX ``Conv``, ``MatMul``, ``Gemm``) of
 backbone, neck and heads get int8 weights, one scale per output channel,
 and uint8 activations whose ranges are calibrated (min/max) on images: the
-format onnxruntime's CPU kernels run fastest (VNNI). Every other node
-stays in float: sigmoid/softmax, box decoding, NMS, RoIAlign, the resizes
-of masks and logits. The heads' last layers are quantized too: their
-outputs (logits, deltas) are rounded to 256 levels of the calibrated range,
-but nothing mixes scores with box coordinates before the float part (the
-way quantized detectors lose their scores). The graph keeps its dynamic batch, height and width:
-onnxruntime's ``quant_pre_process`` is not run (its symbolic shape
-inference fails on dynamic-size graphs and on ``NonMaxSuppression``).
+format onnxruntime's CPU kernels run fastest (VNNI). A ``Relu`` after them
+is quantized too, so that onnxruntime folds it into the int8 convolution.
+Every other node stays in float: sigmoid/softmax, box decoding, NMS,
+RoIAlign, the resizes of masks and logits. The heads' last layers are
+quantized too: their outputs (logits, deltas) are rounded to 256 levels of
+the calibrated range, but nothing mixes scores with box coordinates before
+the float part (the way quantized detectors lose their scores).
+
+Before quantizing, the graph goes through onnxruntime's basic (portable,
+standard-ONNX) optimizations: constant folding and the Conv/BN/Mul/Add and
+MatMul/Add fusions. Quantized without them, a scale or bias left between
+two nodes breaks onnxruntime's int8 fusions and the file ran barely faster
+than fp32 (docs/benchmarks.md). This is the optimization step of
+onnxruntime's ``quant_pre_process``; its symbolic shape inference, which
+fails on dynamic sizes and on ``NonMaxSuppression``, is not run, so the
+file keeps its dynamic batch, height and width.
 
 onnxruntime is imported here only: running a file needs none of this.
 """
@@ -21,12 +29,13 @@ import os.path as osp
 from collections import Counter
 
 import onnx
+import onnxruntime as ort
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from .contract import METADATA_KEYS
 
 #: The node types computed in int8.
-QUANTIZED_OP_TYPES = ('Conv', 'MatMul', 'Gemm')
+QUANTIZED_OP_TYPES = ('Conv', 'MatMul', 'Gemm', 'Relu')
 _QDQ = ('QuantizeLinear', 'DequantizeLinear')
 
 
@@ -56,10 +65,12 @@ def quantize_int8(fp32_file, out, feeds, metadata):
         kept in float, counted by op type.
     """
     partial = f'{out}.partial'
+    optimized = f'{out}.fp32-optimized'
     try:
+        optimize_fp32(fp32_file, optimized)
         with _quiet_root_logger():  # its advice to run quant_pre_process
             quantize_static(
-                fp32_file, partial, _CalibrationData(feeds),
+                optimized, partial, _CalibrationData(feeds),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(QUANTIZED_OP_TYPES),
                 per_channel=True, activation_type=QuantType.QUInt8,
@@ -72,9 +83,21 @@ def quantize_int8(fp32_file, out, feeds, metadata):
         onnx.save(model, partial)
         os.replace(partial, out)
     finally:
-        if osp.exists(partial):
-            os.remove(partial)
+        for leftover in (partial, optimized):
+            if osp.exists(leftover):
+                os.remove(leftover)
     return count_nodes(model.graph)
+
+
+def optimize_fp32(fp32_file, out):
+    """Write ``fp32_file`` after onnxruntime's basic graph optimizations
+    (standard ONNX nodes only, valid on any machine) to ``out``."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = \
+        ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = out
+    ort.InferenceSession(fp32_file, options,
+                         providers=['CPUExecutionProvider'])
 
 
 @contextlib.contextmanager
