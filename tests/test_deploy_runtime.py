@@ -133,6 +133,22 @@ def test_the_users_providers_reach_the_session(files, task):
     assert default.session.session.get_providers() == ['CPUExecutionProvider']
 
 
+@pytest.mark.parametrize('task', ['mmdet', 'mmseg'])
+def test_idle_onnxruntime_threads_sleep_unless_asked_to_spin(files, task):
+    """A file run by mmevit alternates with PyTorch pre/post-processing:
+    its idle onnxruntime threads must not busy-wait on those cores."""
+    from mmevit.deploy.session import OnnxSession
+    config, onnx_file = files[task]
+
+    def spinning(session):
+        return session.session.get_session_options().get_session_config_entry(
+            'session.intra_op.allow_spinning')
+
+    model = init_onnx_model(Config.fromfile(config), onnx_file)
+    assert spinning(model.session) == '0'
+    assert spinning(OnnxSession(onnx_file, task, 2, spinning=True)) in ('', '1')
+
+
 def test_tools_name_a_bad_provider_in_one_error_line(files, tmp_path, monkeypatch, capsys):
     config, onnx_file = files['mmseg']
     assert run_tool_in_process(monkeypatch, 'test', config, onnx_file, '--work-dir', tmp_path,

@@ -32,6 +32,13 @@ class OnnxSession:
             'CPUExecutionProvider']``; each must be one of
             ``onnxruntime.get_available_providers()``. Defaults to
             :data:`DEFAULT_PROVIDERS`.
+        spinning (bool): Whether onnxruntime's idle intra-op threads
+            busy-wait for the next run (onnxruntime's default). Off by
+            default here: mmevit runs PyTorch code (pre- and
+            post-processing) between two runs in the same process, and
+            spinning threads took its cores; with two threads, off made
+            a whole RTMDet M0 file 121 -> 105 ms (fp32) and 102 -> 81 ms
+            (int8) (docs/benchmarks.md section 9).
 
     Raises:
         CheckpointError: The file is not an ONNX model onnxruntime loads
@@ -40,9 +47,10 @@ class OnnxSession:
             or a provider is not available.
     """
 
-    def __init__(self, path, task, num_threads=0, providers=None):
+    def __init__(self, path, task, num_threads=0, providers=None,
+                 spinning=False):
         self.task = task
-        self.session = _load_session(path, num_threads, providers)
+        self.session = load_session(path, num_threads, providers, spinning)
         inputs = self.session.get_inputs()
         self.input_names = tuple(i.name for i in inputs)
         # float64 (mmdet rescales in double precision); float32 in files
@@ -127,8 +135,9 @@ def check_providers(providers):
     return list(providers)
 
 
-def _load_session(path, num_threads, providers):
-    """An onnxruntime session of ``path`` on ``providers``.
+def load_session(path, num_threads=0, providers=None, spinning=False):
+    """An onnxruntime session of ``path`` on ``providers`` (arguments as
+    :class:`OnnxSession`'s).
 
     Raises:
         FileNotFoundError: There is no such file.
@@ -142,6 +151,9 @@ def _load_session(path, num_threads, providers):
         raise FileNotFoundError(f'ONNX file not found: {path}')
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads
+    if not spinning:
+        options.add_session_config_entry('session.intra_op.allow_spinning',
+                                         '0')
     try:
         return ort.InferenceSession(path, options, providers=providers)
     except Exception as err:  # onnxruntime's InvalidProtobuf, Fail, ...

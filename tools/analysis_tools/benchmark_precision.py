@@ -14,8 +14,8 @@ measured with ``tools/test.py``). bf16 runs the network under
 
 ``--candidates K`` gives every dense detector the same post-processing load
 (see fair_load.py); ``--reference`` adds each path's speed-up over the
-reference model (a real-time comparison). ``network`` is the eager fp32
-network alone (tensor mode, no post-processing).
+reference model (a real-time comparison). ``network`` and ``network bf16``
+are the eager network alone (tensor mode, no post-processing).
 
 Examples::
 
@@ -47,6 +47,9 @@ from tools.analysis_tools.model_builders import build_backbone
 from tools.analysis_tools.report import machine_info, write_json
 
 PATHS = ('eager fp32', 'eager bf16', 'ort fp32', 'ort int8')
+#: The eager network alone (tensor mode: no post-processing), detectors and
+#: segmentors only.
+NETWORK_PATHS = ('network', 'network bf16')
 
 
 def parse_args(argv=None):
@@ -119,6 +122,7 @@ class Subject:
                     'eager bf16': lambda: bf16(x)}
         samples = data_samples(self.task, *x.shape[2:], len(x))
         return {'network': lambda: self.model(x, samples, mode='tensor'),
+                'network bf16': lambda: bf16(x, samples, mode='tensor'),
                 'eager fp32': lambda: self.model.predict(x, samples),
                 'eager bf16': lambda: bf16.predict(x, samples)}
 
@@ -144,14 +148,11 @@ class Subject:
 
     def onnxruntime(self, x, threads):
         """Callables running each file with ``threads`` threads."""
-        import onnxruntime as ort
+        from mmevit.deploy.session import load_session
         fns = {}
         for path_name, path in self.files.items():
             if self.task is None:
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                session = ort.InferenceSession(
-                    path, options, providers=['CPUExecutionProvider'])
+                session = load_session(path, threads)
                 feed = {'input': x.numpy()}
                 fns[path_name] = (lambda session=session, feed=feed:
                                   session.run(None, feed))
@@ -249,23 +250,26 @@ def markdown_tables(rows, reference=None):
     """The latencies with speed-ups over eager fp32 and int8's over
     onnxruntime fp32; with ``reference`` (a model name) each path's
     speed-up over that model at the same thread count."""
-    network = 'network' in {key for row in rows for key in row}
-    head = ['model', 'threads', *(['network ms'] if network else []),
-            *[f'{path} ms' for path in PATHS], 'bf16 x', 'ort fp32 x',
-            'ort int8 x', 'int8 / ort fp32']
+    network = [path for path in NETWORK_PATHS
+               if any(path in row for row in rows)]
+    head = ['model', 'threads', *[f'{path} ms' for path in network],
+            *[f'{path} ms' for path in PATHS],
+            *(['network bf16 x'] if network else []), 'bf16 x',
+            'ort fp32 x', 'ort int8 x', 'int8 / ort fp32']
     lines = ['| ' + ' | '.join(head) + ' |', '|---' * len(head) + '|']
     for row in rows:
         eager = row['eager fp32']
         cells = [row['model'], str(row['threads'])]
-        if network:
-            cells.append(_ms(row.get('network')))
+        cells += [_ms(row.get(path)) for path in network]
         cells += [_ms(row[path]) for path in PATHS]
+        if network:
+            cells.append(_ratio(row.get('network'), row.get('network bf16')))
         cells += [f'{eager / row[path]:.2f}x' for path in PATHS[1:]]
         cells.append(f"{row['ort fp32'] / row['ort int8']:.2f}x")
         lines.append('| ' + ' | '.join(cells) + ' |')
     if reference is None:
         return '\n'.join(lines)
-    paths = (['network'] if network else []) + list(PATHS)
+    paths = network + list(PATHS)
     lines += ['', f'speed-up over {reference} (same path and threads):', '',
               '| model | threads | ' + ' | '.join(paths) + ' |',
               '|---' * (len(paths) + 2) + '|']
@@ -281,6 +285,10 @@ def markdown_tables(rows, reference=None):
 
 def _ms(value):
     return '-' if value is None else f'{value:.1f}'
+
+
+def _ratio(slow, fast):
+    return '-' if slow is None or fast is None else f'{slow / fast:.2f}x'
 
 
 def main(argv=None):
