@@ -183,8 +183,8 @@ def evaluate(cfg, task, onnx_file, count, work_dir):
     images of the config's test dataset."""
     from mmevit.engine import build_runner
     run = copy.deepcopy(cfg)
-    run.model = deploy.onnx_model_cfg(run, task, onnx_file)
-    run.load_from, run.resume, run.work_dir = None, False, work_dir
+    deploy.use_onnx_file(run, task, onnx_file)
+    run.work_dir = work_dir
     run.test_dataloader.dataset.indices = count
     return build_runner(run).test()
 

@@ -75,14 +75,6 @@ def add_result_output(cfg, task, out):
         cfg.test_evaluator['keep_results'] = True
 
 
-def use_onnx_model(cfg, task, onnx_file, providers):
-    """Run ``onnx_file`` in onnxruntime on ``providers`` in place of the
-    config's model."""
-    from mmevit.deploy import onnx_model_cfg
-    cfg.model = onnx_model_cfg(cfg, task, onnx_file, providers)
-    cfg.load_from = None
-
-
 def build_cfg(args):
     cfg, task = runner_config(args)
     if not osp.isfile(args.checkpoint):
@@ -92,7 +84,8 @@ def build_cfg(args):
     if args.precision:
         check_precision_args(args.checkpoint, args.precision, get_device())
     if args.checkpoint.endswith('.onnx'):
-        use_onnx_model(cfg, task, args.checkpoint, args.onnx_providers)
+        from mmevit.deploy import use_onnx_file
+        use_onnx_file(cfg, task, args.checkpoint, args.onnx_providers)
     if args.show_dir:
         enable_drawing(cfg, task, args.show_dir)
     if args.out:

@@ -12,14 +12,14 @@ exporter's custom ops, nor the newer torch the exporter needs
 import importlib
 
 from ..models.bn_folding import fold_batch_norm
-from .runtime import inference_onnx, init_onnx_model, onnx_model_cfg
+from .runtime import inference_onnx, init_onnx_model, onnx_model_cfg, use_onnx_file
 
 #: Names imported on first use, and their modules.
 _LAZY = {'export_onnx': '.export', 'export_wrapper': '.export',
          'OnnxDetector': '.onnx_detector', 'OnnxSegmentor': '.onnx_segmentor'}
 
 __all__ = [*_LAZY, 'fold_batch_norm', 'inference_onnx', 'init_onnx_model',
-           'onnx_model_cfg']
+           'onnx_model_cfg', 'use_onnx_file']
 
 
 def __getattr__(name):

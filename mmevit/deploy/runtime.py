@@ -20,7 +20,8 @@ from ..errors import ConfigError
 from .session import OnnxSession
 
 __all__ = ['OnnxSession', 'check_num_classes', 'config_num_classes',
-           'inference_onnx', 'init_onnx_model', 'onnx_model_cfg']
+           'inference_onnx', 'init_onnx_model', 'onnx_model_cfg',
+           'use_onnx_file']
 
 #: The module of each task's onnxruntime model (imported on first use).
 TASK_MODELS = {'mmdet': ('.onnx_detector', 'OnnxDetector'),
@@ -114,6 +115,30 @@ def onnx_model_cfg(cfg, task, onnx_file, providers=None):
             threshold=head.get('threshold', 0.3),
             align_corners=head.get('align_corners', False))
     return model
+
+
+def use_onnx_file(cfg, task, onnx_file, providers=None):
+    """Make the runner config ``cfg`` test ``onnx_file`` (in place).
+
+    Its model becomes :func:`onnx_model_cfg`'s, nothing is loaded into it,
+    and the config's EMA hook (RTMDet's ``custom_hooks``) is dropped: it
+    deep-copies the model to swap averaged weights in, while the file
+    already holds the weights it was exported with (mmengine saves the
+    averaged ones as a checkpoint's ``state_dict``).
+
+    Raises:
+        The errors of :func:`onnx_model_cfg`.
+    """
+    cfg.model = onnx_model_cfg(cfg, task, onnx_file, providers)
+    cfg.load_from, cfg.resume = None, False
+    hooks = cfg.get('custom_hooks') or []
+    cfg.custom_hooks = [hook for hook in hooks if not _hook_type_name(
+        hook).endswith('EMAHook')]
+
+
+def _hook_type_name(hook):
+    kind = hook.get('type', '') if isinstance(hook, dict) else type(hook)
+    return kind if isinstance(kind, str) else kind.__name__
 
 
 def init_onnx_model(config, onnx_file, providers=None):
