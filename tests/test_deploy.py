@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 from mmdet.structures import DetDataSample
 from mmseg.structures import SegDataSample
@@ -34,25 +34,25 @@ from mmevit.deploy import inference_onnx, init_onnx_model  # noqa: E402
 from mmevit.deploy.runtime import OnnxSession  # noqa: E402
 from mmevit.tools import build_model  # noqa: E402
 from tests.deploy_helpers import (  # noqa: E402
+    CHECK_SHAPES,
+    DRAW,
+    MASK_TEST_CFG,
+    assert_padding_contract,
+    assert_same_rows,
+    check_file_against_pytorch,
     deploy,
     exported_toy,
+    image_batches,
+    pipeline_batch,
+    samples,
     spread_logits,
 )
 
-# Fewer proposals and detections than the config (1000, 100) for test time.
-MASK_TEST_CFG = {'model.test_cfg.rpn.max_per_img': 300,
-                 'model.test_cfg.rcnn.max_per_img': 30}
 # A score threshold that some images pass with fewer than K detections or
 # none, and a min_bbox_size that differs between input and original pixels.
 RETINA_TEST_CFG = {'model.test_cfg.score_thr': 0.93,
                    'model.test_cfg.min_bbox_size': 6,
                    'model.test_cfg.max_per_img': 100}
-# None of the check sizes is the traced one (TRACED), (131, 97) and
-# (100, 150) need window padding in every stage, batch 2 is not the traced
-# batch either.
-CHECK_SHAPES = [(1, 96, 160), (1, 131, 97), (2, 100, 150)]
-
-
 DEMO = load_tool('demo')
 
 
@@ -82,40 +82,6 @@ def fpn(toy_ade20k, tmp_path_factory):
     """Toy Semantic FPN, random weights, its checkpoint and its export."""
     return exported_toy(FPN_TOY, seg_options(toy_ade20k),
                         tmp_path_factory.mktemp('fpn_deploy'))
-
-
-@pytest.fixture(scope='module')
-def mask_rcnn(toy_coco, tmp_path_factory):
-    """Toy Mask R-CNN with random weights made to predict: RPN scores that
-    spread (300 proposals, NMS busy), class scores of about 0.3 (every
-    image fills its 30 detections) and masks that cover most of their
-    boxes (segm AP above 0); its checkpoint, its export and the export as
-    an mmdet model."""
-    def make_predict(model):
-        torch.nn.init.normal_(model.rpn_head.rpn_cls.weight, std=3.)
-        torch.nn.init.normal_(model.roi_head.bbox_head.fc_cls.weight, std=1.)
-        mask_logits = model.roi_head.mask_head.conv_logits
-        torch.nn.init.normal_(mask_logits.weight, std=1.)
-        torch.nn.init.constant_(mask_logits.bias, 0.2)
-
-    toy = exported_toy(MASK_TOY, {**det_options(toy_coco), **MASK_TEST_CFG},
-                       tmp_path_factory.mktemp('mask_rcnn_deploy'),
-                       make_predict, export_options=MASK_TEST_CFG)
-    return dict(toy, onnx_model=init_onnx_model(toy['cfg'], toy['onnx']))
-
-
-def samples(cls, batch, height, width, padded=False):
-    """Data samples of a (batch, 3, height, width) tensor. With ``padded``,
-    every image after the first is smaller than the tensor: its bottom and
-    right are batch padding, to which no box may reach."""
-    result = []
-    for index in range(batch):
-        shape = (height - 9 * index, width - 17 * index) if padded else (
-            height, width)
-        result.append(cls(metainfo=dict(
-            img_shape=shape, ori_shape=shape, pad_shape=(height, width),
-            batch_input_shape=(height, width), scale_factor=(1., 1.))))
-    return result
 
 
 @pytest.mark.parametrize('shape', CHECK_SHAPES, ids=str)
@@ -158,48 +124,6 @@ def test_detector_boxes_match_pytorch(retinanet, shape):
                                    rtol=0, atol=1e-3 * max(height, width))
         torch.testing.assert_close(det[:count, 4], reference.scores,
                                    rtol=0, atol=1e-5)
-
-
-def mask_iou(a, b):
-    """Per-mask IoU of two (D, H, W) bool stacks (1 where both are empty)."""
-    inter = (a & b).flatten(1).sum(1).float()
-    union = (a | b).flatten(1).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp(min=1), 1.)
-
-
-@pytest.mark.parametrize('shape', CHECK_SHAPES, ids=str)
-def test_mask_rcnn_detections_and_masks_match_pytorch(mask_rcnn, shape):
-    batch, height, width = shape
-    x = torch.randn(batch, 3, height, width,
-                    generator=torch.Generator().manual_seed(1))
-    max_per_img = mask_rcnn['cfg'].model.test_cfg.rcnn.max_per_img
-    onnx_model = mask_rcnn['onnx_model']
-    images = samples(DetDataSample, *shape, padded=True)
-    dets, labels, masks = onnx_model.session(
-        x, [image.img_shape for image in images])
-    assert dets.shape == (batch, max_per_img, 5)
-    assert masks.shape == (batch, max_per_img, 28, 28)
-    with torch.no_grad():
-        expected = mask_rcnn['model'].predict(x, images)
-        actual = onnx_model.predict(
-            x, samples(DetDataSample, *shape, padded=True))
-    for index, (sample, result) in enumerate(zip(expected, actual)):
-        reference, result = sample.pred_instances, result.pred_instances
-        count = len(reference.scores)
-        assert count > 10  # NMS and top-k have work to do
-        assert (labels[index, count:] == -1).all()  # the padding convention
-        assert (dets[index, count:] == 0).all()
-        assert (masks[index, count:] == 0).all()
-        assert torch.equal(result.labels, reference.labels)
-        torch.testing.assert_close(result.bboxes, reference.bboxes, rtol=0,
-                                   atol=1e-3 * max(height, width))
-        torch.testing.assert_close(result.scores, reference.scores, rtol=0,
-                                   atol=1e-5)
-        assert result.masks.shape == reference.masks.shape == (
-            count, *sample.img_shape)
-        iou = mask_iou(result.masks, reference.masks)
-        assert iou.min() >= 0.99, iou.min()
-        assert reference.masks.flatten(1).any(1).float().mean() > 0.5
 
 
 def test_faster_rcnn_wrapper_gives_the_detections_of_predict():
@@ -268,19 +192,6 @@ def test_tools_test_gives_the_checkpoints_bbox_map(retinanet, toy_coco,
         assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
 
 
-def test_tools_test_gives_the_checkpoints_bbox_and_segm_map(
-        mask_rcnn, toy_coco, tmp_path):
-    options = {**det_options(toy_coco), **MASK_TEST_CFG}
-    eager = run_test_tool(MASK_TOY, mask_rcnn['checkpoint'], options,
-                          tmp_path / 'pth')
-    onnx = run_test_tool(MASK_TOY, mask_rcnn['onnx'], options,
-                         tmp_path / 'onnx')
-    assert eager['coco/bbox_mAP_50'] > 0 and eager['coco/segm_mAP_50'] > 0
-    assert 'coco/segm_mAP' in onnx
-    for name, value in eager.items():
-        assert abs(onnx[name] - value) <= 0.002, (name, value, onnx[name])
-
-
 def test_tools_test_gives_the_checkpoints_miou(fpn, toy_ade20k, tmp_path):
     options = seg_options(toy_ade20k)
     eager = run_test_tool(FPN_TOY, fpn['checkpoint'], options,
@@ -312,21 +223,6 @@ def test_inference_on_a_numpy_image_matches_pytorch(retinanet, toy_coco):
                                atol=0.05)
 
 
-def test_inference_gives_masks_of_the_original_image(mask_rcnn):
-    from mmdet.apis import inference_detector
-    image = (np.random.default_rng(0).random((120, 150, 3)) * 255).astype(
-        np.uint8)  # the pipeline resizes it 2.13x, to 256x320
-    result = inference_onnx(mask_rcnn['onnx_model'], image).pred_instances
-    eager = mask_rcnn['model']
-    eager.cfg = mask_rcnn['cfg']
-    expected = inference_detector(eager, image).pred_instances
-    assert result.masks.shape == expected.masks.shape == (30, 120, 150)
-    assert torch.equal(result.labels, expected.labels)
-    torch.testing.assert_close(result.bboxes, expected.bboxes, rtol=0,
-                               atol=0.15)
-    assert mask_iou(result.masks, expected.masks).min() >= 0.99
-
-
 def test_demo_draws_the_onnx_segmentation(fpn, toy_ade20k, tmp_path):
     image = sorted(os.listdir(toy_ade20k['val_img_dir']))[0]
     out = tmp_path / 'demo.png'
@@ -338,22 +234,6 @@ def test_demo_draws_the_onnx_segmentation(fpn, toy_ade20k, tmp_path):
     finally:
         sys.argv = old
     assert out.stat().st_size > 0
-
-
-def test_unsupported_head_is_named_and_leaves_no_file(mask_rcnn, tmp_path,
-                                                      capsys):
-    checkpoint = mask_rcnn['checkpoint']
-    out = tmp_path / 'out' / 'mask.onnx'
-    out.parent.mkdir()
-    with pytest.raises(SystemExit) as exit_info:  # soft-NMS is not exported
-        deploy(MASK_TOY, checkpoint, out, '--cfg-options',
-               'model.test_cfg.rcnn.nms.type=soft_nms')
-    assert exit_info.value.code == 2
-    [error] = [line for line in capsys.readouterr().err.splitlines()
-               if line.startswith('error:')]
-    assert "StandardRoIHead with test_cfg.rcnn.nms.type='soft_nms'" in error
-    assert 'RetinaHead' in error and 'FCNMaskHead' in error
-    assert os.listdir(out.parent) == []
 
 
 def test_existing_out_is_kept_without_force(fpn, capsys):
@@ -382,135 +262,6 @@ def test_onnx_of_another_task_is_refused_by_tools_test(fpn, toy_coco,
                       tmp_path)
 
 
-def test_mask_onnx_with_a_config_without_mask_head_is_refused(
-        mask_rcnn, toy_coco, tmp_path):
-    from mmevit.errors import ConfigError
-    options = {**det_options(toy_coco), 'model.roi_head.mask_head': None}
-    with pytest.raises(ConfigError, match=r"'masks'\]; the config's model "
-                       'has no mask head'):
-        run_test_tool(MASK_TOY, mask_rcnn['onnx'], options, tmp_path)
-
-
-# Differential, property-based checks of the export contract. The file-level
-# tests draw images, sizes, resizes and batches against the module's
-# exported files (an export costs ~50 s, so the thresholds baked into a file
-# are the fixture's). The wrapper-level tests run the module that is
-# exported (the same code, mmevit's custom ops in PyTorch) and draw the
-# test_cfg thresholds too, with max_per_img set from PyTorch's own count so
-# that each example has 0, fewer than K, exactly K or more than K
-# detections.
-DRAW = settings(max_examples=5, deadline=None, derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=[HealthCheck.too_slow])
-
-
-def pipeline_batch(cfg, model, images, scale, keep_ratio):
-    """``images`` (uint8 BGR arrays or :func:`make_image` arguments)
-    through ``cfg``'s test pipeline with its ``Resize`` to ``scale``
-    (``keep_ratio``), collated and padded by ``model``'s data
-    preprocessor: ``(inputs, data_samples)``."""
-    from mmengine.dataset import Compose, pseudo_collate
-    images = [make_image(*image) if isinstance(image, tuple) else image
-              for image in images]
-    steps = []
-    for step in cfg.test_dataloader.dataset.pipeline:
-        # inference_detector may have renamed the loader in the config
-        name = step['type'].rpartition('.')[2]
-        if name == 'LoadAnnotations':
-            continue
-        step = dict(step, type=f'{cfg.default_scope}.' + name.replace(
-            'LoadImageFromFile', 'LoadImageFromNDArray'))
-        if name == 'Resize':
-            step.update(scale=scale, keep_ratio=keep_ratio)
-        steps.append(step)
-    pipeline = Compose(steps)
-    data = pseudo_collate([pipeline(dict(img=image, img_id=index))
-                           for index, image in enumerate(images)])
-    batch = model.data_preprocessor(data, False)
-    return batch['inputs'], batch['data_samples']
-
-
-def image_batches(max_side=400):
-    """1-3 random images of drawn sizes and aspect ratios, grey level and
-    contrast (which move the scores), each as ``(seed, height, width,
-    mean, spread)``, and the pipeline's resize: a drawn scale, with or
-    without keeping the ratio."""
-    side = st.integers(24, max_side)
-    image = st.tuples(st.integers(0, 2**16), side, side, st.integers(0, 255),
-                      st.integers(0, 255))
-    scale = st.tuples(st.integers(64, 352), st.integers(64, 352))
-    return st.tuples(st.lists(image, min_size=1, max_size=3), scale,
-                     st.booleans())
-
-
-def make_image(seed, height, width, mean, spread):
-    """A uint8 BGR noise image of ``mean`` grey level and ``spread``."""
-    noise = np.random.default_rng(seed).random((height, width, 3)) - 0.5
-    return np.clip(mean + spread * noise, 0, 255).astype(np.uint8)
-
-
-def assert_padding_contract(dets, labels, count):
-    """Rows ``count:`` of one image's raw ``dets``/``labels`` are padding
-    (all zeros, label -1) and rows ``:count`` are detections (label >= 0,
-    scores > 0, by decreasing score)."""
-    assert (labels[:count] >= 0).all() and (labels[count:] == -1).all()
-    assert (dets[count:] == 0).all()
-    assert (dets[:count, 4] > 0).all()
-    assert (dets[1:count, 4] <= dets[:max(count - 1, 0), 4]).all()
-
-
-def by_score(boxes, scores, labels):
-    """The rows by decreasing score (to 1e-5), equal scores by label and
-    box: equal-scoring detections (identical features, e.g. in padding)
-    may come in either order."""
-    order = np.lexsort((*boxes.numpy().T[::-1], labels.numpy(),
-                        -np.round(scores.numpy(), 5)))
-    order = torch.from_numpy(order)
-    return boxes[order], scores[order], labels[order]
-
-
-def assert_same_rows(dets, labels, sample, box_tolerance):
-    """Raw ``dets``/``labels`` rows (input pixels) are ``sample``'s
-    predicted instances (original pixels); box tolerance relative to the
-    original image's longer side. Names the first differing row."""
-    reference = sample.pred_instances
-    boxes = dets[:, :4] / dets.new_tensor(sample.scale_factor).repeat(2)
-    boxes, scores, labels = by_score(boxes, dets[:, 4], labels)
-    ref_boxes, ref_scores, ref_labels = by_score(
-        reference.bboxes, reference.scores, reference.labels)
-    differ = (labels != ref_labels).nonzero()[:, 0]
-    assert len(differ) == 0, (
-        f'row {differ[0].item()}: label {labels[differ[0]].item()} score '
-        f'{scores[differ[0]].item()}; predict: label '
-        f'{ref_labels[differ[0]].item()} score '
-        f'{ref_scores[differ[0]].item()}')
-    torch.testing.assert_close(boxes, ref_boxes, rtol=0,
-                               atol=box_tolerance * max(sample.ori_shape))
-    torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-5)
-
-
-def check_file_against_pytorch(toy, images, scale, keep_ratio):
-    """The toy's file (in ``OnnxDetector``) against its PyTorch model on a
-    batch through the test pipeline: the raw rows obey the padding contract
-    and ``predict`` gives PyTorch's detections. Returns the counts."""
-    model, onnx_model = toy['model'], toy['onnx_model']
-    inputs, data_samples = pipeline_batch(toy['cfg'], model, images, scale,
-                                          keep_ratio)
-    with torch.no_grad():
-        expected = model.predict(inputs, copy.deepcopy(data_samples))
-    actual = onnx_model.predict(inputs, copy.deepcopy(data_samples))
-    dets, labels, *_ = onnx_model._forward(inputs, data_samples)
-    counts = []
-    for index, (result, reference) in enumerate(zip(actual, expected)):
-        count = len(reference.pred_instances)
-        assert_padding_contract(dets[index], labels[index], count)
-        assert_same_rows(dets[index, :count], labels[index, :count],
-                         reference, 2e-3)
-        assert len(result.pred_instances) == count
-        counts.append(count)
-    return counts
-
-
 @DRAW
 @given(batch=image_batches())
 def test_retinanet_file_gives_predicts_detections_through_the_pipeline(
@@ -520,13 +271,6 @@ def test_retinanet_file_gives_predicts_detections_through_the_pipeline(
     for count in counts:
         event('detections: ' + ('0' if count == 0 else 'K' if count ==
                                 max_per_img else '< K'))
-
-
-@DRAW
-@given(batch=image_batches(max_side=200))
-def test_mask_rcnn_file_gives_predicts_detections_through_the_pipeline(
-        mask_rcnn, batch):
-    check_file_against_pytorch(mask_rcnn, *batch)
 
 
 @pytest.fixture(scope='module')
