@@ -17,6 +17,7 @@ from mmengine.config import Config
 from onnx import TensorProto, helper
 
 from mmevit.deploy import init_onnx_model
+from mmevit.deploy.session import OnnxSession
 from mmevit.errors import ConfigError
 from tests.helpers import (
     FPN_TOY,
@@ -145,7 +146,6 @@ def test_the_users_providers_reach_the_session(files, task):
 def test_idle_onnxruntime_threads_sleep_unless_asked_to_spin(files, task):
     """A file run by mmevit alternates with PyTorch pre/post-processing:
     its idle onnxruntime threads must not busy-wait on those cores."""
-    from mmevit.deploy.session import OnnxSession
     config, onnx_file = files[task]
 
     def spinning(session):

@@ -140,8 +140,8 @@ class Subject:
                         fp32, self.task, tuple(x.shape[2:]))
             metadata = _metadata(fp32)
         gen = torch.Generator().manual_seed(seed + 1)
-        feeds = [_feeds(fp32, self.task, torch.randn(
-            x.shape, generator=gen)) for _ in range(calib_images)]
+        feeds = _feeds(fp32, self.task, [torch.randn(
+            x.shape, generator=gen) for _ in range(calib_images)])
         int8 = osp.join(work_dir, f'{self.name}_int8.onnx')
         quantize_int8(fp32, int8, feeds, metadata)
         self.files = {'ort fp32': fp32, 'ort int8': int8}
@@ -181,11 +181,13 @@ def _metadata(path):
     return {prop.key: prop.value for prop in model.metadata_props}
 
 
-def _feeds(path, task, x):
+def _feeds(path, task, batches):
+    """The file's input feeds of each batch (one session for all)."""
     if task is None:
-        return {'input': x.numpy()}
+        return [{'input': x.numpy()} for x in batches]
     from mmevit.deploy.runtime import OnnxSession
-    return OnnxSession(path, task).feeds(x)
+    session = OnnxSession(path, task)
+    return [session.feeds(x) for x in batches]
 
 
 def build_subjects(args, x):
