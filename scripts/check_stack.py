@@ -25,6 +25,20 @@ def check_focal_loss(sigmoid_focal_loss):
     return 'sigmoid_focal_loss ran on CUDA'
 
 
+def check_ops(nms, RoIAlign, device):
+    """nms and RoIAlign give their known results on ``device``."""
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.],
+                          [50., 50., 60., 60.]], device=device)
+    scores = torch.tensor([0.9, 0.8, 0.7], device=device)
+    _, keep = nms(boxes, scores, iou_threshold=0.5)
+    assert keep.tolist() == [0, 2], f'nms on {device} kept {keep.tolist()}'
+
+    feats = torch.arange(64., device=device).view(1, 1, 8, 8)
+    rois = torch.tensor([[0., 0., 0., 4., 4.]], device=device)
+    pooled = RoIAlign((2, 2), spatial_scale=1., sampling_ratio=2)(feats, rois)
+    assert pooled.shape == (1, 1, 2, 2), pooled.shape
+
+
 def main():
     import mmcv
     import mmdet
@@ -32,22 +46,14 @@ def main():
     import mmseg
     from mmcv.ops import RoIAlign, nms, sigmoid_focal_loss
 
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.],
-                          [50., 50., 60., 60.]])
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    _, keep = nms(boxes, scores, iou_threshold=0.5)
-    assert keep.tolist() == [0, 2], f'nms kept {keep.tolist()}'
-
-    feats = torch.arange(64.).view(1, 1, 8, 8)
-    rois = torch.tensor([[0., 0., 0., 4., 4.]])
-    pooled = RoIAlign((2, 2), spatial_scale=1., sampling_ratio=2)(feats, rois)
-    assert pooled.shape == (1, 1, 2, 2), pooled.shape
-
+    devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    for device in devices:
+        check_ops(nms, RoIAlign, device)
     focal = check_focal_loss(sigmoid_focal_loss)
 
     import mmevit
     print(f'stack OK: torch {torch.__version__}, mmcv {mmcv.__version__} '
-          f'(nms, RoIAlign ran; {focal}), mmengine '
+          f'(nms, RoIAlign ran on {" and ".join(devices)}; {focal}), mmengine '
           f'{mmengine.__version__}, mmdet {mmdet.__version__}, mmseg '
           f'{mmseg.__version__}, mmevit {mmevit.__version__}')
 

@@ -49,17 +49,25 @@ step "mmcv $MMCV_VERSION with compiled ops"
 if "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
     echo "mmcv $MMCV_VERSION with ops already installed"
 else
-    CACHE_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch-$TORCH_INSTALLED-$PY_TAG"
+    # CPU ops, or CUDA ops where a GPU is usable and nvcc is found; a GPU
+    # without nvcc stops here with one line saying what to install
+    PLAN="$("$PY" "$ROOT/scripts/mmcv_build.py")" || exit 1
+    MMCV_OPS="$(sed -n 's/^MMCV_OPS=//p' <<<"$PLAN")"
+    BUILD_FORCE_CUDA="$(sed -n 's/^FORCE_CUDA=//p' <<<"$PLAN")"
+    BUILD_CUDA_HOME="$(sed -n 's/^CUDA_HOME=//p' <<<"$PLAN")"
+    CACHE_SUFFIX="$(sed -n 's/^CACHE_SUFFIX=//p' <<<"$PLAN")"
+    CACHE_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch-$TORCH_INSTALLED-$PY_TAG$CACHE_SUFFIX"
     mkdir -p "$CACHE_DIR"
     if ! ls "$CACHE_DIR"/mmcv-*.whl >/dev/null 2>&1; then
         LOG="$CACHE_DIR/build.log"
         echo "no cached wheel in $CACHE_DIR"
-        echo "building mmcv $MMCV_VERSION from source against torch $TORCH_INSTALLED (CPU ops):"
-        echo "this takes 11-14 minutes on 2 cores (log: $LOG)"
+        echo "building mmcv $MMCV_VERSION from source against torch $TORCH_INSTALLED ($MMCV_OPS ops):"
+        echo "this takes 11-14 minutes on 2 cores for CPU ops, longer with CUDA ops (log: $LOG)"
         BUILD_DIR="$(mktemp -d)"
         # --no-cache-dir: pip's own wheel cache keys a built sdist by the
         # sdist alone, and would hand back a wheel built for another torch
-        if ! MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" "$PY" -m pip wheel --no-cache-dir \
+        if ! env MMCV_WITH_OPS=1 FORCE_CUDA="$BUILD_FORCE_CUDA" ${BUILD_CUDA_HOME:+"CUDA_HOME=$BUILD_CUDA_HOME"} \
+                MAX_JOBS="${MAX_JOBS:-2}" "$PY" -m pip wheel --no-cache-dir \
                 --no-build-isolation --no-deps "mmcv==$MMCV_VERSION" -w "$BUILD_DIR" >"$LOG" 2>&1; then
             tail -n 20 "$LOG" >&2
             fail "build mmcv $MMCV_VERSION wheel (full log: $LOG)"
