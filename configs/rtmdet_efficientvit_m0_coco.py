@@ -37,3 +37,6 @@ model = dict(
 # RTMDet's paramwise settings, plus no decay on the attention bias tables
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.)}))
+# The recipe's total batch, 8 GPUs x 32 (the base keeps schedule_1x's 16):
+# --auto-scale-lr then leaves the lr as is at the recipe's own batch.
+auto_scale_lr = dict(enable=False, base_batch_size=256)

@@ -118,3 +118,20 @@ def test_slurm_scripts_name_their_arguments(script):
     assert result.returncode == 2
     assert result.stderr.startswith(f'usage: bash tools/{script} PARTITION')
 
+
+
+def all_configs():
+    paths = glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    return sorted(osp.relpath(p, ROOT) for p in paths)
+
+
+@pytest.mark.parametrize('path', all_configs())
+def test_auto_scale_lr_base_batch_is_the_recipes_total_batch(path):
+    """`--auto-scale-lr` multiplies the lr by (GPUs x batch per GPU) /
+    base_batch_size: at the recipe's own batch it must change nothing. The
+    recipes run on 8 GPUs; the toy configs in one process."""
+    import mmevit  # noqa: F401  (mmdet:: and mmevit:: paths)
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    gpus = 1 if path.startswith('configs/toy/') else 8
+    assert cfg.auto_scale_lr.base_batch_size == gpus * cfg.train_dataloader.batch_size

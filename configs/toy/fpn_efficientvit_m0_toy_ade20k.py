@@ -76,3 +76,5 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
+# one process x 8 images
+auto_scale_lr = dict(enable=False, base_batch_size=8)
