@@ -4,9 +4,8 @@ import os.path as osp
 import sys
 
 from mmengine.device import get_device
-from mmengine.model import is_model_wrapper
 
-from mmevit.engine import build_runner
+from mmevit.engine import build_runner, unwrap_model
 from mmevit.errors import ConfigError
 from mmevit.tools import (
     check_model_channels,
@@ -46,22 +45,56 @@ def parse_args():
                            'stays float32')
     precision.add_argument('--fp16', dest='precision', action='store_const',
                            const='fp16', help='the same in float16 (CUDA)')
+    parser.add_argument('--show', action='store_true',
+                        help='show each prediction in a window')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each --show window stays (default 2)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation with the config\'s '
+                        'tta_model and tta_pipeline')
     add_onnx_providers_argument(parser)
     add_runner_arguments(parser)
     return parse_runner_args(parser)
 
 
-def enable_drawing(cfg, task, show_dir):
+def enable_drawing(cfg, task, args):
+    """Let the config's visualization hook draw every test image: into
+    ``--show-dir`` and/or in a window (``--show``, ``--wait-time``)."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ConfigError('--show-dir needs default_hooks.visualization in '
-                         'the config')
+        raise ConfigError('--show and --show-dir need '
+                          'default_hooks.visualization in the config')
     hook['draw'] = True
-    if task == 'mmdet':
-        hook['test_out_dir'] = show_dir
-    else:
+    if task == 'mmseg':
         hook['interval'] = 1
-        cfg.visualizer['save_dir'] = show_dir
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if task == 'mmdet':
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+
+
+def use_tta(cfg, checkpoint):
+    """Test the config's ``tta_model`` around its model, on the
+    ``tta_pipeline`` (as mmdet's and mmseg's tools do)."""
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise ConfigError(f'--tta needs {" and ".join(missing)} in the config '
+                          '(mmdet\'s RTMDet and mmseg\'s bases define them)')
+    if checkpoint.endswith('.onnx'):
+        raise ConfigError('--tta runs the PyTorch model: an .onnx file holds '
+                          'its own fixed pre- and post-processing')
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # wrappers such as ConcatDataset's parts
+        dataset = dataset.dataset
+    # the augmented views have their own sizes (mmdet drops batch shapes too)
+    if 'batch_shapes_cfg' in dataset:
+        dataset.batch_shapes_cfg = None
+    dataset.pipeline = cfg.tta_pipeline
 
 
 def add_result_output(cfg, task, out):
@@ -86,8 +119,10 @@ def build_cfg(args):
     if args.checkpoint.endswith('.onnx'):
         from mmevit.deploy import use_onnx_file
         use_onnx_file(cfg, task, args.checkpoint, args.onnx_providers)
-    if args.show_dir:
-        enable_drawing(cfg, task, args.show_dir)
+    if args.tta:
+        use_tta(cfg, args.checkpoint)
+    if args.show or args.show_dir:
+        enable_drawing(cfg, task, args)
     if args.out:
         add_result_output(cfg, task, args.out)
     if args.launcher == 'none':
@@ -95,10 +130,6 @@ def build_cfg(args):
     else:
         prepare_cpu_distributed(cfg)
     return cfg
-
-
-def unwrap_model(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 def run(args):

@@ -78,3 +78,16 @@ default_hooks = dict(
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 # one process x 8 images
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# `tools/test.py --tta`: mmseg's multi-scale and flip test around the toy
+# test size
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale=img_scale, keep_ratio=True),
+              dict(type='Resize', scale_factor=1.25, keep_ratio=True)],
+             [dict(type='RandomFlip', prob=0., direction='horizontal'),
+              dict(type='RandomFlip', prob=1., direction='horizontal')],
+             [dict(type='LoadAnnotations', reduce_zero_label=True)],
+             [dict(type='PackSegInputs')]])
+]

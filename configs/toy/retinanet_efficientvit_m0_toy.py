@@ -67,3 +67,17 @@ default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=2))
 # one process x 8 images
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# `tools/test.py --tta`: the base's scale and flip augmentations at the toy
+# images' sizes (the base's are for COCO's 1333x800)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale=s, keep_ratio=True)
+              for s in (img_scale, (384, 320))],
+             [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+             [dict(type='LoadAnnotations', with_bbox=True)],
+             [dict(type='PackDetInputs',
+                   meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                              'scale_factor', 'flip', 'flip_direction'))]])
+]

@@ -76,3 +76,18 @@ default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=2))
 # one process x 8 images
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# `tools/test.py --tta`: RTMDet's scale and flip augmentations at the toy
+# images' sizes (the base's are 640, 320 and 960)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale=s, keep_ratio=True)
+              for s in (img_scale, (256, 256), (384, 384))],
+             [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+             [dict(type='Pad', size=(384, 384), pad_val=dict(img=(114, 114, 114)))],
+             [dict(type='LoadAnnotations', with_bbox=True)],
+             [dict(type='PackDetInputs',
+                   meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                              'scale_factor', 'flip', 'flip_direction'))]])
+]

@@ -7,13 +7,12 @@ keys or shapes do not fit the model. The EfficientViT backbones convert
 their part of official (mmdet 2.x) checkpoints as they load it (their load
 pre-hook); the check is made on the converted weights.
 """
-from mmengine.model import is_model_wrapper
-
 from ..checkpoint import CheckpointError, load_checkpoint_file, model_weights
 from ..checkpoint.key_check import accept_unfused, key_problems
 from ..models import EfficientViT
 from ..models.backbones.key_conversion import guess_arch_name
 from ..models.backbones.pretrained import arch_name, load_converted
+from .wrapped_model import unwrap_model
 
 
 def _efficientvit_prefixes(model):
@@ -58,7 +57,9 @@ def load_model_weights(model, checkpoint, source):
     """Load a loaded whole-model checkpoint into ``model`` strictly.
 
     Args:
-        model (nn.Module): The detector or segmentor (or its wrapper).
+        model (nn.Module): The detector or segmentor, or a wrapper of it
+            (distributed, or test-time augmentation, whose checkpoint is
+            the wrapped model's, as mmengine loads it).
         checkpoint (dict): mmengine checkpoint, official mmdet 2.x
             checkpoint or a bare state dict.
         source (str): The file it came from, for messages.
@@ -67,8 +68,7 @@ def load_model_weights(model, checkpoint, source):
         CheckpointError: The weights do not fit the model (the parts that
             fit may have been loaded, as torch's strict loading does).
     """
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     weights = model_weights(checkpoint)
     if not weights:
         raise CheckpointError(f'{source} holds no model weights')

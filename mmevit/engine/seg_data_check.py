@@ -3,11 +3,11 @@ model."""
 import os.path as osp
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import nn
 
 from ..errors import DataError
 from ..registry import HOOKS
+from .wrapped_model import unwrap_model
 
 
 @HOOKS.register_module()
@@ -47,8 +47,7 @@ class SegDataCheckHook(Hook):
     @staticmethod
     def _heads(runner):
         """The model's decode head, then its auxiliary head(s) if any."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner.model)
         aux = getattr(model, 'auxiliary_head', None)
         if isinstance(aux, nn.ModuleList):
             return [model.decode_head, *aux]

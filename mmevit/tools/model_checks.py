@@ -5,9 +5,9 @@ Without it a mismatch fails at the first forward, deep inside a convolution
 (``expected input[2, 96, 80, 80] to have 128 channels``), naming no config
 key.
 """
-from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ..engine import unwrap_model
 from ..errors import ConfigError
 from ..models import EfficientViT
 
@@ -19,8 +19,7 @@ def check_model_channels(model):
     the EfficientViT outputs, or a head's ``in_channels`` from the neck's
     ``out_channels``. Models without an EfficientViT backbone and a neck
     pass unchecked."""
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     backbone = getattr(model, 'backbone', None)
     neck = getattr(model, 'neck', None)
     if not isinstance(backbone, EfficientViT) or neck is None:
