@@ -4,8 +4,9 @@
 Each config's entry holds its task, data, schedule, the ImageNet weights it
 starts from, parameters and FLOPs counted on the built model (multiply-adds
 of the tensor-mode forward at the config's test size, as get_flops.py
-counts them), and the paper's COCO results where the paper publishes them
-(M4 RetinaNet and Mask R-CNN).
+counts them), and, where the paper publishes them (M4 RetinaNet and Mask
+R-CNN), its COCO results, marked as published, with the official
+checkpoints as the entry's ``Weights``.
 
 Example::
 
@@ -29,6 +30,18 @@ METAFILE = osp.join(ROOT, 'configs', 'metafile.yml')
 PAPER = dict(Title='EfficientViT: Memory Efficient Vision Transformer with '
              'Cascaded Group Attention',
              URL='https://arxiv.org/abs/2305.07027')
+#: Where the published results come from (mmevit has not re-measured them).
+PUBLISHED = ('published in the paper (COCO val2017, Table 6) and by the '
+             'official checkpoint; not re-measured by mmevit')
+OFFICIAL_ZOO = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+                'releases/download/v1.0/')
+#: The official COCO checkpoints, which these configs evaluate as they are.
+OFFICIAL_WEIGHTS = {
+    'retinanet_efficientvit_m4_coco':
+        OFFICIAL_ZOO + 'retinanet_efficientvit_m4_fpn_1x_coco.pth',
+    'mask_rcnn_efficientvit_m4_coco':
+        OFFICIAL_ZOO + 'mask_rcnn_efficientvit_m4_fpn_1x_coco.pth',
+}
 #: COCO val2017 results of the paper (Table 6), by config name.
 PAPER_RESULTS = {
     'retinanet_efficientvit_m4_coco': [
@@ -41,9 +54,19 @@ PAPER_RESULTS = {
              Metrics={'mask AP': 31.0, 'mask AP50': 51.2,
                       'mask AP75': 32.2})],
 }
-#: Input size (H, W) of the FLOPs count, by the config's training data.
+#: Input size (H, W) of the FLOPs count, by the config's training data,
+#: unless the config tests at a fixed square size (the real-time configs'
+#: 640x640).
 FLOPS_SHAPE = {'COCO': (800, 1344), 'ADE20K': (512, 512),
                'synthetic shapes': (256, 320)}
+
+
+def flops_shape(cfg, data):
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        scale = step.get('scale')
+        if step.type == 'Resize' and scale and scale[0] == scale[1]:
+            return tuple(scale)
+    return FLOPS_SHAPE[data]
 
 
 def config_names():
@@ -63,10 +86,16 @@ def training_data(cfg):
 
 
 def schedule(cfg):
+    """Epochs over the data set (a RepeatDataset of 3 copies trained for 12
+    epochs is mmdet's 36-epoch 3x schedule), or iterations."""
     loop = cfg.train_cfg
-    if 'max_epochs' in loop:
-        return {'Epochs': loop.max_epochs}
-    return {'Iterations': loop.max_iters}
+    if 'max_epochs' not in loop:
+        return {'Iterations': loop.max_iters}
+    dataset, repeats = cfg.train_dataloader.dataset, 1
+    while 'dataset' in dataset:
+        repeats *= dataset.get('times', 1)
+        dataset = dataset.dataset
+    return {'Epochs': loop.max_epochs * repeats}
 
 
 def architecture(cfg):
@@ -91,7 +120,7 @@ def entry(path):
     cfg = Config.fromfile(osp.join(ROOT, path))
     name = osp.splitext(osp.basename(path))[0]
     data = training_data(cfg)
-    shape = FLOPS_SHAPE[data]
+    shape = flops_shape(cfg, data)
     params, macs = complexity(osp.join(ROOT, path), shape)
     backbone = cfg.model.backbone
     metadata = {'Training Data': data, **schedule(cfg),
@@ -104,7 +133,10 @@ def entry(path):
     model = {'Name': name, 'In Collection': 'EfficientViT',
              'Config': path, 'Metadata': metadata}
     if name in PAPER_RESULTS:
+        metadata['Results Source'] = PUBLISHED
         model['Results'] = PAPER_RESULTS[name]
+    if name in OFFICIAL_WEIGHTS:
+        model['Weights'] = OFFICIAL_WEIGHTS[name]
     return model
 
 
