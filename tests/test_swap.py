@@ -22,7 +22,7 @@ import mmevit  # noqa: F401  (registers EfficientViT, as custom_imports does)
 from mmevit.errors import CheckpointError, ConfigError
 from mmevit.models import EfficientViT
 from mmevit.tools import replace_sync_bn
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_tool
 
 DOCS = osp.join(ROOT, 'docs', 'swap.md')
 SWAP_EXAMPLES = sorted(glob.glob(osp.join(ROOT, 'configs', 'swap', '*.py')))
@@ -37,45 +37,55 @@ class Family:
         size (tuple[int, int]): Test image size, the smallest the family
             takes.
         masks (bool): Ground truth with instance masks. Defaults to False.
+        strides (tuple[int]): Strides of the features the (decode) head
+            takes with the docs' lines: the stock config's, but for DINO
+            (docs/swap.md).
         test_only (dict): Settings for the test's tiny inputs only, not
             for users. Defaults to none.
     """
     task: str
+    strides: tuple
     size: tuple = (64, 96)
     masks: bool = False
     test_only: dict = field(default_factory=dict)
 
 
+R_CNN = (4, 8, 16, 32, 64)
+DENSE = (8, 16, 32, 64, 128)
+SEG = (4, 8, 16, 32)
 # fewer RoIs per image than the stock 1000-2000: a tiny image has no more
 # objects, and each RoI costs a 12544x1024 fc layer per stage
 FEW_ROIS = {'model.train_cfg.rpn_proposal.max_per_img': 64,
             'model.test_cfg.rpn.max_per_img': 64}
 FAMILIES = {
     'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py': Family(
-        'det', test_only=FEW_ROIS),
+        'det', R_CNN, test_only=FEW_ROIS),
     'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py': Family(
-        'det', masks=True, test_only=FEW_ROIS),
-    'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py': Family('det'),
-    'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py': Family('det'),
-    'mmdet::atss/atss_r50_fpn_1x_coco.py': Family('det'),
-    'mmdet::gfl/gfl_r50_fpn_1x_coco.py': Family('det'),
-    'mmdet::centernet/centernet_r18_8xb16-crop512-140e_coco.py': Family('det'),
+        'det', R_CNN, masks=True, test_only=FEW_ROIS),
+    'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py': Family('det', DENSE),
+    'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py': Family('det',
+                                                                DENSE),
+    'mmdet::atss/atss_r50_fpn_1x_coco.py': Family('det', DENSE),
+    'mmdet::gfl/gfl_r50_fpn_1x_coco.py': Family('det', DENSE),
+    'mmdet::centernet/centernet_r18_8xb16-crop512-140e_coco.py': Family(
+        'det', (4,)),
     # a 64x96 image gives 24 + 6 + 2 + 1 tokens, fewer than the 900 queries
     # DINO selects (docs/swap.md: images of about 420x420 and more)
     'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py': Family(
-        'det', test_only={'model.num_queries': 30}),
-    'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py': Family('det'),
-    'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py': Family('seg'),
-    'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py': Family('seg'),
+        'det', (16, 32, 64, 128), test_only={'model.num_queries': 30}),
+    'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py': Family('det',
+                                                          (8, 16, 32)),
+    'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py': Family('seg', SEG),
+    'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py': Family('seg', SEG),
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-80k_ade20k-512x512.py':
-        Family('seg'),
-    'mmseg::pspnet/pspnet_r50-d8_4xb4-80k_ade20k-512x512.py': Family('seg'),
+        Family('seg', (8,)),
+    'mmseg::pspnet/pspnet_r50-d8_4xb4-80k_ade20k-512x512.py': Family('seg', (8,)),
     'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py':
-        Family('seg'),
+        Family('seg', SEG),
     # mask losses and matching costs on 256 points per mask, not 12544
     'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py':
-        Family('seg', test_only={'model.decode_head.train_cfg.num_points':
-                                 256}),
+        Family('seg', SEG, test_only={
+            'model.decode_head.train_cfg.num_points': 256}),
 }
 
 
@@ -157,6 +167,18 @@ def seg_batch(family, num_classes):
                 data_samples=samples)
 
 
+def head_input_strides(model):
+    """Strides of the features the (decode) head takes."""
+    size = 256  # a multiple of every stride
+    with torch.no_grad():
+        feats = model.extract_feat(torch.zeros(1, 3, size, size))
+    in_index = getattr(getattr(model, 'decode_head', None), 'in_index',
+                       range(len(feats)))
+    if isinstance(in_index, int):
+        in_index = [in_index]
+    return tuple(size // feats[i].shape[-1] for i in in_index)
+
+
 def check_attention_biases_not_decayed(model, optim_cfg):
     """No weight decay on the attention bias tables, at the learning rate of
     the rest of the backbone."""
@@ -191,6 +213,8 @@ def test_docs_lines_swap_into_stock_config(base, tmp_path):
     model.init_weights()
     assert isinstance(model.backbone, EfficientViT)
     check_attention_biases_not_decayed(model, cfg.optim_wrapper)
+    model.eval()
+    assert head_input_strides(model) == family.strides
     if family.task == 'det':
         make_batch = det_batch
     else:
@@ -267,6 +291,25 @@ def test_base_resnet_pretrained_stops_the_build_in_one_line(base, tmp_path):
     message = one_line(err)
     assert "pretrained='open-mmlab://resnet50_v1c'" in message
     assert 'model.pretrained=None' in message
+
+
+def test_train_tool_names_the_pretrained_fix_in_one_error_line(tmp_path):
+    """``python tools/train.py`` on a stock mmseg config with only the
+    backbone swapped (a user's first try)."""
+    config = tmp_path / 'upernet_swapped.py'
+    config.write_text(
+        f"_base_ = '{UPERNET}'\n"
+        "custom_imports = dict(imports=['mmevit'], "
+        "allow_failed_imports=False)\n"
+        "model = dict(backbone=dict(_delete_=True, type='EfficientViT', "
+        "arch='m0'))\n")
+    result = run_tool('tools/train.py', config, '--work-dir',
+                      tmp_path / 'work_dir', check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert 'Traceback' not in result.stderr
+    assert lines[-1].startswith("error: pretrained='open-mmlab://resnet50_v1c'")
+    assert 'model.pretrained=None' in lines[-1]
 
 
 def test_pretrained_beside_backbone_init_cfg_stops_the_build(tmp_path):
