@@ -359,3 +359,56 @@ def test_pretrained_resnet_checkpoint_is_refused_in_one_line(tmp_path):
         model.init_weights()
     message = one_line(err)
     assert f'{checkpoint} does not fit EfficientViT arch m0' in message
+
+
+SWAPPED_M0 = "_delete_=True, type='EfficientViT', arch='m0'"
+# family: (stock config, the swap, error type, a fragment docs/swap.md quotes)
+CANNOT = {
+    'tridentnet': (
+        'mmdet::tridentnet/tridentnet_r50-caffe_1x_coco.py',
+        f"model = dict(backbone=dict({SWAPPED_M0}), neck=dict("
+        "type='EfficientViTFPN', in_channels=[192], out_channels=1024, "
+        "num_outs=1))",
+        AttributeError, "'EfficientViT' object has no attribute 'num_branch'"),
+    'detectors_rfp': (
+        'mmdet::detectors/cascade-rcnn_r50-rfp_1x_coco.py',
+        f"model = dict(backbone=dict({SWAPPED_M0}), "
+        "neck=dict(in_channels=[64, 128, 192]))",
+        AssertionError, 'len(inputs) == len(self.in_channels) + 1'),
+    'bisenetv1': (
+        'mmseg::bisenetv1/bisenetv1_r18-d32_4xb4-160k_cityscapes-1024x1024.py',
+        f"model = dict(backbone=dict(backbone_cfg=dict({SWAPPED_M0})))",
+        ValueError, 'not enough values to unpack (expected 4, got 3)'),
+    'icnet': (
+        'mmseg::icnet/icnet_r18-d8_4xb2-80k_cityscapes-832x832.py',
+        f"model = dict(backbone=dict(backbone_cfg=dict({SWAPPED_M0})))",
+        AttributeError, "'EfficientViT' object has no attribute 'stem'"),
+    'dpt': (
+        'mmseg::dpt/dpt_vit-b16_8xb2-160k_ade20k-512x512.py',
+        f"model = dict(pretrained=None, backbone=dict({SWAPPED_M0}), "
+        "neck=dict(type='EfficientViTFPN', in_channels=[64, 128, 192], "
+        "out_channels=256, num_outs=4, num_extra_trans_convs=2), "
+        "decode_head=dict(in_channels=(256, 256, 256, 256)))",
+        AssertionError, 'assert len(x) == 2'),
+}
+
+
+@pytest.mark.parametrize('family', CANNOT)
+def test_families_that_cannot_work_fail_as_the_docs_say(family, tmp_path):
+    base, swap, error, quoted = CANNOT[family]
+    with open(DOCS) as f:
+        docs = f.read()
+    assert f'`{base}' in docs or f"`{base.split('/')[0]}/" in docs
+    assert quoted in docs
+    cfg = load_block(f"_base_ = '{base}'\n{swap}\n", tmp_path)
+    replace_sync_bn(cfg.model)
+    with pytest.raises(error) as err:
+        model = build(cfg).eval()
+        with torch.no_grad():
+            feats = model.extract_feat(torch.zeros(1, 3, 128, 128))
+            if hasattr(model, 'decode_head'):
+                model.decode_head(feats)
+    if error is AssertionError:  # a bare assert: its statement
+        assert quoted in str(err.traceback[-1].statement)
+    else:
+        assert quoted in str(err.value)
