@@ -70,7 +70,7 @@ FAMILIES = {
     'mmdet::centernet/centernet_r18_8xb16-crop512-140e_coco.py': Family(
         'det', (4,)),
     # a 64x96 image gives 24 + 6 + 2 + 1 tokens, fewer than the 900 queries
-    # DINO selects (docs/swap.md: images of about 420x420 and more)
+    # DINO selects (docs/swap.md: 416x416 and larger images give 900)
     'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py': Family(
         'det', (16, 32, 64, 128), test_only={'model.num_queries': 30}),
     'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py': Family('det',
