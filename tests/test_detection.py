@@ -45,7 +45,7 @@ from tools.analysis_tools import plot_logs
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs', '*_coco.py')) +
-    glob.glob(osp.join(ROOT, 'configs', 'swap', '*.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'swap', '*_coco.py')) +
     glob.glob(osp.join(ROOT, 'configs', 'toy', '*rcnn*.py')) +
     glob.glob(osp.join(ROOT, 'configs', 'toy', 'retinanet*.py')))
 EVIT_CONFIGS = [p for p in DET_CONFIGS if 'efficientvit' in osp.basename(p)]

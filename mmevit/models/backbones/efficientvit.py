@@ -1,5 +1,6 @@
 """EfficientViT backbone for OpenMMLab detectors and segmentors."""
 import copy
+import warnings
 
 import torch
 import torch.utils.checkpoint as cp
@@ -78,6 +79,40 @@ def _convert_loaded_weights(module, state_dict, prefix, *args):
     state_dict.update({prefix + k: v for k, v in weights.items()})
 
 
+#: Checkpoint schemes of mmengine's model zoos (ResNet, VGG, ... weights;
+#: none holds EfficientViT): a stock config's ``pretrained`` for its own
+#: backbone.
+_MODEL_ZOO_SCHEMES = ('open-mmlab://', 'openmmlab://', 'torchvision://',
+                      'modelzoo://', 'mmcls://')
+
+
+def _pretrained_init_cfg(pretrained, init_cfg):
+    """``init_cfg`` with mmseg's deprecated ``pretrained`` argument turned
+    into ``dict(type='Pretrained', checkpoint=pretrained)``, as mmseg's
+    backbones do."""
+    if pretrained is None:
+        return init_cfg
+    where = (f'pretrained={pretrained!r} (mmseg segmentors hand their '
+             'model.pretrained to the backbone)')
+    if not isinstance(pretrained, str):
+        raise ConfigError(f'{where} must be a checkpoint path or URL, or '
+                          'None')
+    if init_cfg is not None:
+        raise ConfigError(
+            f'{where} and backbone init_cfg={init_cfg!r} are both set; keep '
+            'one: model.pretrained=None keeps init_cfg')
+    if pretrained.startswith(_MODEL_ZOO_SCHEMES):
+        raise ConfigError(
+            f'{where} names another backbone\'s weights in a model zoo, '
+            'which has no EfficientViT; set model.pretrained=None (and '
+            "model.backbone.init_cfg=dict(type='Pretrained', checkpoint=...)"
+            ') or model.pretrained=EFFICIENTVIT_CHECKPOINT')
+    warnings.warn('DeprecationWarning: pretrained is deprecated, please use '
+                  f"init_cfg=dict(type='Pretrained', checkpoint={pretrained!r})"
+                  ' instead')
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
 @MODELS.register_module()
 class EfficientViT(BaseModule):
     """EfficientViT backbone.
@@ -129,6 +164,11 @@ class EfficientViT(BaseModule):
             blocks. Defaults to 0.
         deploy (bool): Build with every BN folded into its conv (see
             :meth:`switch_to_deploy`). Defaults to False.
+        pretrained (str, optional): Deprecated, as in mmseg's backbones
+            (mmseg's segmentors hand their ``model.pretrained`` to the
+            backbone): a checkpoint path or URL, the same as
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``, with
+            a deprecation warning. Defaults to None.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL)`` loads an official, timm or mmevit
             checkpoint strictly. Defaults to None.
@@ -161,8 +201,9 @@ class EfficientViT(BaseModule):
                  with_cp=False,
                  drop_path_rate=0.,
                  deploy=False,
+                 pretrained=None,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(init_cfg=_pretrained_init_cfg(pretrained, init_cfg))
         self.arch = self._parse_arch(arch)
         self.window_sizes = self._check_window_sizes(window_sizes)
         self.out_indices = self._check_out_indices(out_indices)
