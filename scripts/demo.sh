@@ -14,7 +14,7 @@ CONFIG=configs/toy/retinanet_efficientvit_m0_toy.py
 
 if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     echo "==> synthetic COCO-format shapes in $DATA"
-    "$PY" -m tools.data.make_toy_data coco "$DATA" --num-train 400 --num-val 100
+    "$PY" tools/data/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
 fi
 
 echo "==> training $CONFIG for $EPOCHS epochs on CPU (about a minute each)"
@@ -29,7 +29,7 @@ echo "==> evaluating $CKPT with tools/test.py"
 
 echo "==> pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$CKPT" --out "$WORK/demo.png"
-"$PY" -m tools.analysis_tools.plot_logs "$WORK" --out "$WORK/curves.png"
+"$PY" tools/analysis_tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
 
 ONNX="$WORK/retinanet_toy.onnx"
 echo "==> exporting $CKPT to $ONNX (whole model: NMS and top-k in the graph)"

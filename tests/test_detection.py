@@ -34,13 +34,15 @@ from tests.detection_data import (
 from tests.helpers import (
     failure_lines,
     free_port,
+    load_tool,
     official_backbone,
     randomize_weights,
     run_tool,
     run_tool_in_process,
 )
 from tests.official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
-from tools.analysis_tools import plot_logs
+
+plot_logs = load_tool('analysis_tools/plot_logs')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(

@@ -7,7 +7,7 @@ import torch
 
 from mmevit.errors import ConfigError
 from mmevit.tools import build_model
-from tools.analysis_tools.fair_load import set_candidate_count
+from mmevit.tools.benchmark.fair_load import set_candidate_count
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_TOY = osp.join(ROOT, 'configs/toy/rtmdet_efficientvit_m0_toy.py')

@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmevit.models import EfficientViT
 from mmevit.tools import replace_sync_bn
 from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
-from tests.helpers import needs_exporter, randomize_weights
+from tests.helpers import load_tool, needs_exporter, randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs',
@@ -145,7 +145,7 @@ def test_neck_in_channels_of_another_arch_name_the_expected_channels():
 
 
 def test_benchmark_realtime_times_configs_side_by_side():
-    from tools.analysis_tools import benchmark_realtime as tool
+    tool = load_tool('analysis_tools/benchmark_realtime')
     args = tool.parse_args([TINY_TOY, M0_TOY, '--shape', '64', '96',
                             '--warmup', '0', '--repeats', '1'])
     rows, reference = tool.run(args)

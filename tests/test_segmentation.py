@@ -32,7 +32,7 @@ from tests.helpers import (
     official_loaded_state,
     run_tool,
 )
-from tools.data.toy_shapes import make_ade20k_toy
+from mmevit.tools.toy_shapes import make_ade20k_toy
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIGS = sorted(

@@ -7,14 +7,16 @@ import pytest
 import torch
 
 from mmevit.models import EfficientViT
-from tests.helpers import needs_exporter, run_tool
-from tools.analysis_tools import benchmark, get_flops
-from tools.analysis_tools.complexity import PAPER_COMPLEXITY, classifier_complexity
-from tools.analysis_tools.export_onnx import check_onnx, compare_latency, export_backbone_onnx
+from mmevit.tools.backbone_onnx import check_onnx, export_backbone_onnx
+from mmevit.tools.benchmark.flops import PAPER_COMPLEXITY, classifier_complexity
+from tests.helpers import load_tool, needs_exporter, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
-BENCHMARK = ('-m', 'tools.analysis_tools.benchmark')
+BENCHMARK = ('tools/analysis_tools/benchmark.py', )
+benchmark = load_tool('analysis_tools/benchmark')
+get_flops = load_tool('analysis_tools/get_flops')
+compare_latency = load_tool('analysis_tools/export_onnx').compare_latency
 
 
 @needs_exporter

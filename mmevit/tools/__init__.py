@@ -1,7 +1,11 @@
 """What mmevit's command-line tools share (``tools/*.py``, shipped in the
-wheel for ``mim train/test``): one-line errors and argument types, the
-config changes the tools make, CPU distributed runs, data-error reports,
-the work-dir lock, the config-to-model builder, and side-by-side timing.
+wheel for ``mim train/test``, and ``tools/analysis_tools``, ``tools/data``
+in the repository): one-line errors and argument types, the config changes
+the tools make, CPU distributed runs, data-error reports, the work-dir lock,
+the config-to-model builder, side-by-side timing, the measuring code
+(:mod:`mmevit.tools.benchmark`), the backbone ONNX export and the synthetic
+data sets (:mod:`mmevit.tools.toy_shapes`). The tools import only from here,
+so that each runs as a file from the repository root.
 
 The model library (models, checkpoint, engine, deploy) never imports this
 package (tests/test_import_graph.py)."""

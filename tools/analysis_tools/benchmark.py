@@ -3,12 +3,12 @@
 Examples::
 
     # the backbone of every arch at the detection input size
-    python -m tools.analysis_tools.benchmark --arch m0 m4 --shape 800x1344
+    python tools/analysis_tools/benchmark.py --arch m0 m4 --shape 800x1344
     # backbone, backbone+neck and the whole detector of a config, BN folded
-    python -m tools.analysis_tools.benchmark configs/retinanet_efficientvit_m4_coco.py \\
+    python tools/analysis_tools/benchmark.py configs/retinanet_efficientvit_m4_coco.py \\
         --parts backbone backbone+neck model --deploy --shape 800x1344
     # mmevit against the official algorithm (same weights), one run
-    python -m tools.analysis_tools.benchmark --arch m4 --compare-official --shape 800x1344
+    python tools/analysis_tools/benchmark.py --arch m4 --compare-official --shape 800x1344
 """
 import argparse
 import sys
@@ -18,10 +18,10 @@ from mmengine.config import DictAction
 
 from mmevit.tools import image_shape
 from mmevit.tools.cli import exit_on_user_error
-from tools.analysis_tools.input_checks import positive_int, resolve_device
-from tools.analysis_tools.latency import arch_targets, benchmark, compare_official, config_targets
-from tools.analysis_tools.model_builders import PARTS
-from tools.analysis_tools.report import format_table, machine_info, plot_latency_vs_size, write_json
+from mmevit.tools.benchmark.input_checks import positive_int, resolve_device
+from mmevit.tools.benchmark.targets import arch_targets, benchmark, compare_official, config_targets
+from mmevit.tools.benchmark.models import PARTS
+from mmevit.tools.benchmark.table import format_table, machine_info, plot_latency_vs_size, write_json
 
 COLUMNS = ['name', 'shape', 'latency_ms', 'latency_iqr_ms', 'throughput',
            'gflop', 'gflops_per_s', 'matmul_gflops_per_s',

@@ -19,10 +19,10 @@ are the eager network alone (tensor mode, no post-processing).
 
 Examples::
 
-    python -m tools.analysis_tools.benchmark_precision \\
+    python tools/analysis_tools/benchmark_precision.py \\
         configs/retinanet_efficientvit_m4_coco.py --shape 800x1344 --threads 1 2
-    python -m tools.analysis_tools.benchmark_precision --arch m4 --shape 800x1344
-    python -m tools.analysis_tools.benchmark_precision \\
+    python tools/analysis_tools/benchmark_precision.py --arch m4 --shape 800x1344
+    python tools/analysis_tools/benchmark_precision.py \\
         mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
         configs/rtmdet_efficientvit_m0_coco.py --shape 640 --candidates 1000 \\
         --reference 0
@@ -41,10 +41,10 @@ from mmevit.errors import ConfigError
 from mmevit.tools import build_model, data_samples, image_shape, interleaved_latencies
 from mmevit.tools.cli import exit_on_user_error
 from mmevit.tools.precision import autocast_network
-from tools.analysis_tools.fair_load import has_dense_head, set_candidate_count
-from tools.analysis_tools.input_checks import positive_int
-from tools.analysis_tools.model_builders import build_backbone
-from tools.analysis_tools.report import machine_info, write_json
+from mmevit.tools.benchmark.fair_load import has_dense_head, set_candidate_count
+from mmevit.tools.benchmark.input_checks import positive_int
+from mmevit.tools.benchmark.models import build_backbone
+from mmevit.tools.benchmark.table import machine_info, write_json
 
 PATHS = ('eager fp32', 'eager bf16', 'ort fp32', 'ort int8')
 #: The eager network alone (tensor mode: no post-processing), detectors and
@@ -131,7 +131,7 @@ class Subject:
         from mmevit.deploy.quantize import quantize_int8
         fp32 = osp.join(work_dir, f'{self.name}.onnx')
         if self.task is None:
-            from tools.analysis_tools.export_onnx import export_backbone_onnx
+            from mmevit.tools.backbone_onnx import export_backbone_onnx
             export_backbone_onnx(self.model, fp32, *x.shape[2:])
             metadata = {}
         else:

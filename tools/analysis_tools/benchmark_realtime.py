@@ -17,7 +17,7 @@ image (fair_load.py).
 
 Example::
 
-    OMP_NUM_THREADS=1 python -m tools.analysis_tools.benchmark_realtime \\
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_realtime.py \\
         mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py \\
         configs/rtmdet_efficientvit_m0_coco.py --shape 640 --threads 1
 """
@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmevit.errors import ConfigError
 from mmevit.tools import build_model, data_samples, interleaved_latencies
-from tools.analysis_tools.fair_load import set_candidate_count
+from mmevit.tools.benchmark.fair_load import set_candidate_count
 
 
 def parse_args(argv=None):

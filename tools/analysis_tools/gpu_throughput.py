@@ -8,7 +8,7 @@ and at the largest power-of-two batch (up to ``--max-batch``) that fits.
 
 Example::
 
-    python -m tools.analysis_tools.gpu_throughput --arch m0 m1 m2 m3 m4 m5
+    python tools/analysis_tools/gpu_throughput.py --arch m0 m1 m2 m3 m4 m5
 """
 import argparse
 import sys
@@ -18,8 +18,8 @@ import torch
 
 from mmevit.errors import ConfigError
 from mmevit.tools.cli import exit_on_user_error
-from tools.analysis_tools.complexity import Classifier
-from tools.analysis_tools.report import format_table
+from mmevit.tools.benchmark.flops import Classifier
+from mmevit.tools.benchmark.table import format_table
 
 #: images/s on one V100 at batch 2048 (official classification README).
 PAPER_V100 = {'m0': 27644, 'm1': 20093, 'm2': 18218, 'm3': 16644,

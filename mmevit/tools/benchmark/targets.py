@@ -11,15 +11,15 @@ import torch
 
 from mmevit.models import fold_batch_norm
 from mmevit.tools import build_model, interleaved_latencies
-from tools.analysis_tools.complexity import count_flops
-from tools.analysis_tools.input_checks import (
+from mmevit.tools.benchmark.flops import count_flops
+from mmevit.tools.benchmark.input_checks import (
     check_fits,
     check_input_size,
     coarsest_stride,
     out_of_memory_as_error,
 )
-from tools.analysis_tools.model_builders import build_backbone, check_arch, model_parts
-from tools.analysis_tools.official_baseline import (
+from mmevit.tools.benchmark.models import build_backbone, check_arch, model_parts
+from mmevit.tools.benchmark.official_baseline import (
     VARIANTS,
     build_variants,
     check_official_runs,

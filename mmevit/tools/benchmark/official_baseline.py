@@ -8,6 +8,9 @@ official state dict converted to mmevit's layout), so their outputs must
 agree and their timings are directly comparable.
 """
 import copy
+import importlib.util
+import os.path as osp
+import sys
 
 import torch
 
@@ -18,11 +21,32 @@ from mmevit.models import EfficientViT
 VARIANTS = ('official', 'official, BN folded', 'mmevit', 'mmevit deploy')
 
 
-def load_official_code():
-    """The transcribed official backbone module, ``tests.official.efficientvit``
-    (in the repository, not in the installed package)."""
-    from tests.official import efficientvit
-    return efficientvit
+#: The transcription's folder, in the repository checkout beside the package.
+OFFICIAL_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__))))), 'tests', 'official')
+
+
+def load_official_code(folder=OFFICIAL_DIR):
+    """The transcribed official backbone module (``tests/official/efficientvit.py``
+    of the repository; the installed wheel does not carry it), imported from
+    its folder as the package ``mmevit_official``.
+
+    Raises:
+        ConfigError: ``folder`` has no transcription (mmevit not installed
+            from a checkout of its repository).
+    """
+    init = osp.join(folder, '__init__.py')
+    if not osp.isfile(osp.join(folder, 'efficientvit.py')):
+        raise ConfigError(
+            f'the official code is not in {folder}; comparing with it needs '
+            'mmevit installed from its repository (pip install -e .)')
+    if 'mmevit_official' not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            'mmevit_official', init, submodule_search_locations=[folder])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules['mmevit_official'] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module('mmevit_official.efficientvit')
 
 
 def randomize_weights(module, seed=0):
