@@ -1,5 +1,5 @@
 """The equal post-processing load of the whole-detector benchmarks
-(tools/analysis_tools/fair_load.py)."""
+(mmevit/tools/benchmark/fair_load.py)."""
 import os.path as osp
 
 import pytest

@@ -11,45 +11,25 @@ Examples::
 
     python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
     python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx \\
-        --shape 800x1344 --check-shapes 800x1344 --compare-latency 10
+        --shape 800x1344 --check-shapes 800x1344
     python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
         --part backbone+neck --out retinanet_m4_features.onnx --deploy
+
+The speed of such a file against eager PyTorch:
+``python tools/analysis_tools/benchmark.py --arch m4 --paths eager-fp32
+ort-fp32 ort-int8``.
 """
 import argparse
-import copy
 import sys
 
 import torch
 from mmengine.config import DictAction
 
 from mmevit.models import fold_batch_norm
-from mmevit.tools import build_model, exit_on_user_error, image_shape, time_side_by_side
+from mmevit.tools import build_model, exit_on_user_error, image_shape
 from mmevit.tools.backbone_onnx import BackboneWithNeck, check_onnx, export_backbone_onnx
 from mmevit.tools.benchmark.models import build_backbone
 from mmevit.tools.benchmark.table import format_table
-
-
-def compare_latency(module, path, shape, repeats):
-    """Print the latency of ``module`` in PyTorch eager, the same with BN
-    folded, and the ONNX file in onnxruntime, on one random image at
-    ``shape`` (:func:`mmevit.tools.time_side_by_side`: one thread each,
-    rounds interleaved, one warm-up round).
-
-    Returns:
-        list[dict]: Per runtime: ``name``, ``median_ms`` and ``speedup``
-        (eager median / this median).
-    """
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options,
-                                   providers=['CPUExecutionProvider'])
-    folded = fold_batch_norm(copy.deepcopy(module)).eval()
-    x = torch.randn(1, 3, *shape)
-    fns = {'PyTorch eager': lambda: module.eval()(x),
-           'PyTorch eager, BN folded': lambda: folded(x),
-           'onnxruntime': lambda: session.run(None, {'input': x.numpy()})}
-    return time_side_by_side(fns, shape, repeats)
 
 
 def parse_args(argv=None):
@@ -70,10 +50,6 @@ def parse_args(argv=None):
     parser.add_argument('--deploy', action='store_true',
                         help='fold BN into the convolutions first')
     parser.add_argument('--opset', type=int, default=18)
-    parser.add_argument(
-        '--compare-latency', type=int, default=0, metavar='N',
-        help='then time eager, eager with BN folded and onnxruntime at '
-        '--shape (batch 1, one thread each, median of N interleaved rounds)')
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='max relative difference allowed')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -98,7 +74,6 @@ def build_module(args):
 
 def run(args):
     module = build_module(args).eval()
-    eager = copy.deepcopy(module) if args.compare_latency else None
     if args.deploy:
         fold_batch_norm(module)
     names = export_backbone_onnx(module, args.out, *args.shape,
@@ -117,8 +92,6 @@ def run(args):
         return 1
     print(f'onnxruntime matches PyTorch: max relative difference '
           f'{worst:.2e} <= {args.tolerance:.0e}')
-    if args.compare_latency:
-        compare_latency(eager, args.out, args.shape, args.compare_latency)
     return 0
 
 

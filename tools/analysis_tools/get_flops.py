@@ -18,7 +18,6 @@ import torch
 from mmengine.config import DictAction
 
 from mmevit.tools import build_model, data_samples, image_shape
-from mmevit.tools.cli import exit_on_user_error
 from mmevit.tools.benchmark.flops import (
     PAPER_COMPLEXITY,
     classifier_complexity,
@@ -27,6 +26,7 @@ from mmevit.tools.benchmark.flops import (
 )
 from mmevit.tools.benchmark.models import build_backbone
 from mmevit.tools.benchmark.table import format_table, write_json
+from mmevit.tools.cli import exit_on_user_error
 
 ARCH_COLUMNS = ['name', 'shape', 'params_m', 'gmacs', 'gflop',
                 'classifier_params_m', 'classifier_mmacs', 'paper_params_m',
