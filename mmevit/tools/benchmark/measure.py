@@ -54,7 +54,7 @@ def set_candidates(subjects, x, candidates):
                                                       candidates)
             print(f'{subject.name}: score_thr {loads[subject.name][0]:.6g} '
                   f'leaves {loads[subject.name][1]} candidates')
-        else:
+        elif subject.task:
             print(f'{subject.name}: no dense bbox_head, timed with its '
                   'test_cfg')
     return loads
