@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: synthetic COCO-format data -> short CPU training of the toy
 # EfficientViT-M0 RetinaNet -> COCO evaluation -> pictures -> whole-model ONNX
-# export -> the same evaluation in onnxruntime, latency side by side -> the
-# file quantized to int8, evaluated and timed next to fp32.
+# export -> the same evaluation in onnxruntime -> the file quantized to int8
+# and evaluated -> eager, onnxruntime fp32 and int8 timed side by side.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,7 +14,7 @@ CONFIG=configs/toy/retinanet_efficientvit_m0_toy.py
 
 if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     echo "==> synthetic COCO-format shapes in $DATA"
-    "$PY" -m tools.data.make_toy_data coco "$DATA" --num-train 400 --num-val 100
+    "$PY" tools/data/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
 fi
 
 echo "==> training $CONFIG for $EPOCHS epochs on CPU (about a minute each)"
@@ -29,12 +29,11 @@ echo "==> evaluating $CKPT with tools/test.py"
 
 echo "==> pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$CKPT" --out "$WORK/demo.png"
-"$PY" -m tools.analysis_tools.plot_logs "$WORK" --out "$WORK/curves.png"
+"$PY" tools/analysis_tools/plot_logs.py "$WORK" --out "$WORK/curves.png"
 
 ONNX="$WORK/retinanet_toy.onnx"
 echo "==> exporting $CKPT to $ONNX (whole model: NMS and top-k in the graph)"
-"$PY" tools/deploy.py "$CONFIG" "$CKPT" --out "$ONNX" --force --shape 256x320 \
-    --compare-latency 10
+"$PY" tools/deploy.py "$CONFIG" "$CKPT" --out "$ONNX" --force --shape 256x320
 
 echo "==> evaluating $ONNX in onnxruntime with tools/test.py"
 "$PY" tools/test.py "$CONFIG" "$ONNX" --work-dir "$WORK/onnx" \
@@ -46,11 +45,15 @@ echo "bbox mAP on the 100 validation images: PyTorch $(bbox_map "$WORK/test.log"
 INT8="$WORK/retinanet_toy_int8.onnx"
 echo "==> quantizing $ONNX to $INT8 (int8 convolutions, calibrated on 16 training images)"
 "$PY" tools/deploy.py "$CONFIG" "$ONNX" --out "$INT8" --force --quantize int8 \
-    --calib-dir "$DATA/train" --calib-images 16 --shape 256x320 --compare-latency 10
+    --calib-dir "$DATA/train" --calib-images 16 --shape 256x320
 "$PY" tools/test.py "$CONFIG" "$INT8" --work-dir "$WORK/onnx_int8" \
     > "$WORK/test_onnx_int8.log" 2>&1
 echo "bbox mAP on the 100 validation images: onnxruntime fp32" \
     "$(bbox_map "$WORK/test_onnx.log"), int8 $(bbox_map "$WORK/test_onnx_int8.log")"
+
+echo "==> latency at 256x320, one thread: eager PyTorch, onnxruntime fp32 and int8"
+"$PY" tools/analysis_tools/benchmark.py "$CONFIG" --paths eager-fp32 ort-fp32 ort-int8 \
+    --shape 256x320 --threads 1 --candidates 100 --warmup 1 --repeats 10
 
 echo "==> ONNX pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$ONNX" --out "$WORK/demo_onnx.png"

@@ -31,6 +31,6 @@ else
     "$MUT/bin/mutmut" run --max-children "$cores" 'mmevit.models.bn_folding*'
     # shellcheck disable=SC2046
     "$MUT/bin/mutmut" run --max-children "$cores" \
-        $("$MUT/bin/python" -m tools.analysis_tools.mutation_report --draw "$PER_PACKAGE")
+        $("$MUT/bin/python" tools/analysis_tools/mutation_report.py --draw "$PER_PACKAGE")
 fi
-"$MUT/bin/python" -m tools.analysis_tools.mutation_report
+"$MUT/bin/python" tools/analysis_tools/mutation_report.py

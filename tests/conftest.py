@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
+from mmevit.tools.toy_shapes import make_coco_toy
 from tests.helpers import ROOT
-from tools.data.toy_shapes import make_coco_toy
 
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # `make test` runs one pytest-xdist worker per core: each worker, and the

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from mmevit.stack import EXPORT_MIN_TORCH, torch_at_least
-from tools.analysis_tools.official_baseline import randomize_weights
+from mmevit.tools.benchmark.official_baseline import randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_TOY = osp.join(ROOT, 'configs/toy/retinanet_efficientvit_m0_toy.py')
@@ -54,9 +54,10 @@ def run_tool(*args, check=True, timeout=600, env=None):
 
 
 def load_tool(name):
-    """``tools/NAME.py`` as a module, to call its functions in this process."""
+    """``tools/NAME.py`` as a module, to call its functions in this process
+    (``name`` e.g. ``test`` or ``analysis_tools/benchmark``)."""
     spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+        'tool_' + name.replace('/', '_'), osp.join(ROOT, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -130,7 +131,7 @@ def run_test_tool(config, checkpoint, options, work_dir, *extra):
 
 def make_toy_ade20k(root):
     """A small ADE20K-format set (1 train, 3 val images) in ``root``."""
-    from tools.data.toy_shapes import make_ade20k_toy
+    from mmevit.tools.toy_shapes import make_ade20k_toy
     return make_ade20k_toy(str(root), num_train=1, num_val=3, min_size=64,
                            max_size=128, show_progress=False)
 

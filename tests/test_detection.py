@@ -34,13 +34,15 @@ from tests.detection_data import (
 from tests.helpers import (
     failure_lines,
     free_port,
+    load_tool,
     official_backbone,
     randomize_weights,
     run_tool,
     run_tool_in_process,
 )
 from tests.official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
-from tools.analysis_tools import plot_logs
+
+plot_logs = load_tool('analysis_tools/plot_logs')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(
@@ -326,6 +328,18 @@ def test_plot_logs_compares_runs_at_equal_minutes(trained_mask_rcnn, tmp_path,
     assert [row.split()[0] for row in rows] == [work_dir.name, 'copy']
     assert all('step      1' in row and 'coco/segm_mAP=' in row for row in rows)
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # names for a reader instead of the work dirs', one per work dir
+    plot_logs.main([str(work_dir), str(copy), '--x', 'minutes', '--labels',
+                    'first', 'second', '--title', 'a machine', '--out',
+                    str(out)])
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if ' min ' in line]
+    assert [row.split()[0] for row in rows] == ['first', 'second']
+    with pytest.raises(SystemExit) as bad_labels:
+        plot_logs.main([str(work_dir), str(copy), '--labels', 'one',
+                        '--out', str(out)])
+    assert bad_labels.value.code == 2
+    assert '--labels gives 1 names for 2 work dirs' in capsys.readouterr().err
 
     # A run resumed twice: the three runs' minutes add up. Each copy's log
     # starts 10 minutes earlier. Compared unrounded (the table rounds to 0.1).

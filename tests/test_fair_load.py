@@ -1,5 +1,5 @@
 """The equal post-processing load of the whole-detector benchmarks
-(tools/analysis_tools/fair_load.py)."""
+(mmevit/tools/benchmark/fair_load.py)."""
 import os.path as osp
 
 import pytest
@@ -7,7 +7,7 @@ import torch
 
 from mmevit.errors import ConfigError
 from mmevit.tools import build_model
-from tools.analysis_tools.fair_load import set_candidate_count
+from mmevit.tools.benchmark.fair_load import set_candidate_count
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_TOY = osp.join(ROOT, 'configs/toy/rtmdet_efficientvit_m0_toy.py')

@@ -143,7 +143,7 @@ def edits_sys_path(tree):
 
 def test_no_module_edits_sys_path():
     """The package, the tools and the tests import each other by package
-    name (``tools.analysis_tools.latency``, ``tests.official``), never by
+    name (``mmevit.tools.benchmark``, ``tests.official``), never by
     putting folders on ``sys.path``."""
     assert edits_sys_path(ast.parse('import sys\nsys.path.insert(0, "x")'))
     assert not edits_sys_path(ast.parse('import sys\nprint(sys.path)'))

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmevit.models import EfficientViT, EfficientViTFPN
+from mmevit.tools.benchmark.official_baseline import check_official_runs
 from tests.helpers import official_backbone, randomize_weights
 from tests.official.efficientvit import replace_batchnorm
 from tests.official.efficientvit_fpn import EfficientViTFPN as OfficialFPN
-from tools.analysis_tools.official_baseline import check_official_runs
 
 ARCHS = sorted(EfficientViT.arch_zoo)
 # Every stage map is larger than one window in some direction (strides 16,

@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmevit.models import EfficientViT
 from mmevit.tools import replace_sync_bn
 from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
-from tests.helpers import needs_exporter, randomize_weights
+from tests.helpers import load_tool, needs_exporter, randomize_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RTMDET_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs',
@@ -144,21 +144,29 @@ def test_neck_in_channels_of_another_arch_name_the_expected_channels():
         model.eval()(torch.rand(1, 3, 64, 64), mode='tensor')
 
 
-def test_benchmark_realtime_times_configs_side_by_side():
-    from tools.analysis_tools import benchmark_realtime as tool
-    args = tool.parse_args([TINY_TOY, M0_TOY, '--shape', '64', '96',
-                            '--warmup', '0', '--repeats', '1'])
-    rows, reference = tool.run(args)
-    assert reference == 'rtmdet_tiny_toy'
-    assert [r['name'] for r in rows] == ['rtmdet_tiny_toy',
-                                         'rtmdet_efficientvit_m0_toy']
-    assert rows[0]['speedup'] == 1.0
-    assert all(r['predict_ms'] > 0 and r['network_ms'] > 0 for r in rows)
+def test_benchmark_times_detectors_at_an_equal_post_processing_load(capsys):
+    """The fair real-time mode of tools/analysis_tools/benchmark.py: every
+    dense detector gets the same K candidates, ratios refer to the first."""
+    tool = load_tool('analysis_tools/benchmark')
+    args = tool.parse_args([TINY_TOY, M0_TOY, '--shape', '64x96', '--parts',
+                            'network', 'model', '--candidates', '5',
+                            '--reference', '0', '--warmup', '0',
+                            '--repeats', '1'])
+    rows, _, _ = tool.run(args)
+    assert [(r['model'], r['part']) for r in rows] == [
+        ('rtmdet_tiny_toy', 'network'), ('rtmdet_tiny_toy', 'model'),
+        ('rtmdet_efficientvit_m0_toy', 'network'),
+        ('rtmdet_efficientvit_m0_toy', 'model')]
+    assert rows[0]['x_reference'] == rows[1]['x_reference'] == 1.0
+    assert rows[3]['x_reference'] == pytest.approx(
+        rows[1]['latency_ms'] / rows[3]['latency_ms'])
+    for row in rows[1::2]:  # at least K candidates (ties may add some)
+        assert row['candidates'] >= 5
+    out = capsys.readouterr().out
+    assert 'rtmdet_efficientvit_m0_toy: score_thr' in out
     # independent of timing: the M0 model is the smaller one
-    assert rows[1]['gflop'] < rows[0]['gflop']
-    assert rows[1]['params_m'] < rows[0]['params_m']
-    with pytest.raises(SystemExit):
-        tool.parse_args([M0_TOY, '--reference', '1'])
+    assert rows[2]['gflop'] < rows[0]['gflop']
+    assert rows[2]['params_m'] < rows[0]['params_m']
 
 
 @needs_exporter

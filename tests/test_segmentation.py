@@ -25,6 +25,7 @@ from mmevit.checkpoint import load_checkpoint_file
 from mmevit.errors import DataError
 from mmevit.models import EfficientViT
 from mmevit.tools import replace_sync_bn
+from mmevit.tools.toy_shapes import make_ade20k_toy
 from tests.helpers import (
     failure_lines,
     free_port,
@@ -32,7 +33,6 @@ from tests.helpers import (
     official_loaded_state,
     run_tool,
 )
-from tools.data.toy_shapes import make_ade20k_toy
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIGS = sorted(

@@ -7,14 +7,15 @@ import pytest
 import torch
 
 from mmevit.models import EfficientViT
-from tests.helpers import needs_exporter, run_tool
-from tools.analysis_tools import benchmark, get_flops
-from tools.analysis_tools.complexity import PAPER_COMPLEXITY, classifier_complexity
-from tools.analysis_tools.export_onnx import check_onnx, compare_latency, export_backbone_onnx
+from mmevit.tools.backbone_onnx import check_onnx, export_backbone_onnx
+from mmevit.tools.benchmark.flops import PAPER_COMPLEXITY, classifier_complexity
+from tests.helpers import RETINA_TOY, load_tool, needs_exporter, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RETINA_M0 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m0_coco.py')
-BENCHMARK = ('-m', 'tools.analysis_tools.benchmark')
+BENCHMARK = 'tools/analysis_tools/benchmark.py'
+benchmark = load_tool('analysis_tools/benchmark')
+get_flops = load_tool('analysis_tools/get_flops')
 
 
 @needs_exporter
@@ -27,12 +28,6 @@ def test_onnx_round_trip_two_sizes(tmp_path):
     rows = check_onnx(model, path, [(1, 96, 128), (2, 150, 71)])
     assert [row['shape'] for row in rows] == [[1, 3, 96, 128], [2, 3, 150, 71]]
     assert all(row['max_rel_diff'] <= 1e-4 for row in rows)
-    threads = torch.get_num_threads()
-    rows = compare_latency(model, path, (96, 128), repeats=1)
-    assert [row['name'] for row in rows] == [
-        'PyTorch eager', 'PyTorch eager, BN folded', 'onnxruntime']
-    assert all(row['median_ms'] > 0 for row in rows)
-    assert torch.get_num_threads() == threads  # one thread only while timing
 
 
 @pytest.mark.parametrize('arch', sorted(PAPER_COMPLEXITY))
@@ -45,23 +40,58 @@ def test_classifier_complexity_matches_paper(arch):
 
 def test_benchmark_tool_table_json_and_plot(tmp_path):
     out, plot = tmp_path / 'speed.json', tmp_path / 'speed.png'
-    # A process of its own: --threads changes torch's global thread count.
-    result = run_tool(*BENCHMARK, RETINA_M0, '--arch', 'm0', '--parts',
-                      'backbone', 'backbone+neck', 'model', '--shape', '128',
-                      '160x192', '--threads', '1', '--warmup', '1',
-                      '--repeats', '2', '--json', out, '--plot', plot)
-    assert '| name' in result.stdout and 'gflops_per_s' in result.stdout
+    # As a user runs it: a file, in a process of its own (--threads).
+    result = run_tool(BENCHMARK, RETINA_M0, '--arch', 'm0', '--parts',
+                      'backbone', 'backbone+neck', 'network', 'model',
+                      '--shape', '128', '160x192', '--threads', '1',
+                      '--warmup', '1', '--repeats', '2', '--json', out,
+                      '--plot', plot)
+    assert '| model' in result.stdout and 'gflops_per_s' in result.stdout
     data = json.loads(out.read_text())
-    assert data['meta']['threads'] == 1
-    names = [row['name'] for row in data['rows']]
-    assert names == 2 * ['EfficientViT-M0: backbone',
-                         'retinanet_efficientvit_m0_coco: backbone',
-                         'retinanet_efficientvit_m0_coco: backbone+neck',
-                         'retinanet_efficientvit_m0_coco: model']
+    assert data['meta']['cpu'] and data['meta']['date']
+    config = 'retinanet_efficientvit_m0_coco'
+    assert [(row['model'], row['part']) for row in data['rows']] == 2 * [
+        ('EfficientViT-M0', 'backbone'), (config, 'backbone'),
+        (config, 'backbone+neck'), (config, 'network'), (config, 'model')]
+    assert [row['shape'][2:] for row in data['rows']] == \
+        5 * [[128, 128]] + 5 * [[160, 192]]
     for row in data['rows']:
+        assert row['threads'] == 1 and row['path'] == 'eager-fp32'
         assert row['latency_ms'] > 0 and row['throughput'] > 0
         assert row['gflop'] > 0 and row['matmul_gflops_per_s'] > 0
+        assert row['x_eager_fp32'] == 1
+    # FLOPs and parameters grow from the backbone to the whole model
+    rows = {row['part']: row for row in data['rows'][1:5]}
+    assert rows['backbone']['gflop'] < rows['backbone+neck']['gflop'] \
+        < rows['network']['gflop']
+    assert rows['backbone']['params_m'] < rows['backbone+neck']['params_m'] \
+        < rows['model']['params_m'] == rows['network']['params_m']
     assert plot.read_bytes()[:4] == b'\x89PNG'
+
+
+@needs_exporter
+def test_benchmark_tool_times_every_precision_at_each_thread_count(tmp_path):
+    out = tmp_path / 'precision.json'
+    paths = ['eager-fp32', 'eager-bf16', 'ort-fp32', 'ort-int8']
+    run_tool(BENCHMARK, RETINA_TOY, '--arch', 'm0', '--parts', 'backbone',
+             'model', '--paths', *paths, '--threads', '1', '2', '--shape',
+             '128x160', '--warmup', '0', '--repeats', '1', '--reference', '1',
+             '--json', out)
+    rows = json.loads(out.read_text())['rows']
+    config = 'retinanet_efficientvit_m0_toy'
+    assert [(r['threads'], r['model'], r['part'], r['path']) for r in rows] == [
+        (threads, model, part, path) for threads in (1, 2)
+        for model, part in (('EfficientViT-M0', 'backbone'),
+                            (config, 'backbone'), (config, 'model'))
+        for path in paths]
+    latency = {(r['threads'], r['model'], r['part'], r['path']): r['latency_ms']
+               for r in rows}
+    for row in rows:
+        key = (row['threads'], row['model'], row['part'])
+        assert row['x_eager_fp32'] == pytest.approx(
+            latency[(*key, 'eager-fp32')] / row['latency_ms'])
+        assert row['x_reference'] == pytest.approx(latency[(
+            row['threads'], config, row['part'], row['path'])] / row['latency_ms'])
 
 
 def test_benchmark_tool_compare_official(tmp_path):
@@ -103,6 +133,10 @@ def test_get_flops_tool(tmp_path, capsys):
     (['--arch', 'm9'], "unknown arch 'm9'"),
     (['--arch', 'm0', '--compare-official', '--shape', '224'],
      'the official code cannot run at 224x224: its stage-3 map is 4x4'),
+    pytest.param(['--arch', 'm0', '--gpu-throughput'],
+                 '--gpu-throughput needs a CUDA GPU',
+                 marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                          reason='a CUDA GPU is here')),
 ])
 def test_benchmark_bad_input_gives_one_line_error(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -111,3 +145,16 @@ def test_benchmark_bad_input_gives_one_line_error(args, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith('error: ') and message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize('args, message', [
+    ([], 'give a config or --arch'),
+    (['--arch', 'm0', '--reference', '1'], '--reference 1: choose 0..0'),
+    (['--arch', 'm0', '--compare-official', '--paths', 'ort-fp32'],
+     '--compare-official times --arch backbones only'),
+])
+def test_benchmark_bad_options_are_named(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.parse_args(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -197,7 +197,7 @@ def test_an_onnx_file_runs_on_every_supported_torch(tmp_path):
     importing the exporter (on torch 2.1 it could not be imported)."""
     from mmengine.config import Config
 
-    from tools.data.toy_shapes import make_ade20k_toy
+    from mmevit.tools.toy_shapes import make_ade20k_toy
     config = 'configs/toy/fpn_efficientvit_m0_toy_ade20k.py'
     data = make_ade20k_toy(str(tmp_path / 'ade'), num_train=2, num_val=2,
                            min_size=64, max_size=96, show_progress=False)

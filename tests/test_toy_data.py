@@ -12,7 +12,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mmevit.errors import ConfigError
-from tools.data.toy_shapes import make_ade20k_toy, make_coco_toy
+from mmevit.tools.toy_shapes import make_ade20k_toy, make_coco_toy
+from tests.helpers import load_tool
 
 SMALL = dict(num_train=6, num_val=3, min_size=64, max_size=128,
              show_progress=False)
@@ -197,7 +198,7 @@ def test_out_dir_is_file(maker, tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    from tools.data.make_toy_data import main
+    main = load_tool('data/make_toy_data').main
     main(['coco', str(tmp_path / 'coco'), '--num-train', '2', '--num-val',
           '1', '--seed', '5'])
     out = capsys.readouterr().out

@@ -9,12 +9,14 @@ Examples::
 
     python tools/deploy.py configs/toy/retinanet_efficientvit_m0_toy.py \\
         work_dirs/demo/epoch_6.pth --out work_dirs/demo/retinanet.onnx
-    python tools/deploy.py CONFIG CKPT --out model.onnx --deploy-bn-fold \\
-        --compare-latency 5   # eager, eager BN-folded, onnxruntime
+    python tools/deploy.py CONFIG CKPT --out model.onnx --deploy-bn-fold
     # INT8 (static QDQ), calibrated on 8 test images; or quantize a file
     # exported before: tools/deploy.py CONFIG model.onnx --out ... --quantize
     python tools/deploy.py CONFIG CKPT --out model_int8.onnx --quantize int8 \\
         --calib-images 8 --max-drop 0.01
+
+The files' speed against eager PyTorch: ``tools/analysis_tools/benchmark.py
+CONFIG --parts model --paths eager-fp32 ort-fp32 ort-int8``.
 """
 import argparse
 import copy
@@ -22,7 +24,6 @@ import os.path as osp
 import sys
 import tempfile
 
-import torch
 from mmengine.config import DictAction
 
 from mmevit import deploy  # its exporter is imported on first use
@@ -31,11 +32,9 @@ from mmevit.errors import ConfigError
 from mmevit.stack import require_export_torch
 from mmevit.tools import (
     build_model,
-    data_samples,
     exit_on_user_error,
     image_shape,
     load_config,
-    time_side_by_side,
 )
 
 AXES = ('batch', 'height', 'width')
@@ -70,10 +69,6 @@ def parse_args(argv=None):
     parser.add_argument('--dynamic', type=dynamic_axes, default=AXES,
                         help='dynamic input axes (default batch,height,width)')
     parser.add_argument('--opset', type=int, default=18)
-    parser.add_argument('--compare-latency', type=int, default=0,
-                        metavar='N', help='after export, time N runs of '
-                        'eager, eager BN-folded and onnxruntime at --shape, '
-                        'one thread each, side by side')
     parser.add_argument('--quantize', choices=['int8'],
                         help='write a statically quantized file (QDQ: '
                         'int8 convolutions and matmuls, the rest in float)')
@@ -89,10 +84,6 @@ def parse_args(argv=None):
                         'the mAP (0-1) or mIoU (%%) drops by more than D')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
-    parser.add_argument(
-        '--onnx-providers', nargs='+', metavar='NAME',
-        help='onnxruntime execution providers of --compare-latency, by '
-        'preference (default CPUExecutionProvider)')
     return parser.parse_args(argv)
 
 
@@ -108,12 +99,6 @@ def check_args(args):
                           'checkpoint to export')
     if not args.checkpoint.endswith('.onnx'):
         require_export_torch()  # quantizing an existing file needs no export
-    if args.onnx_providers:
-        if not args.compare_latency:
-            raise ConfigError('--onnx-providers sets the providers of '
-                              '--compare-latency; pass --compare-latency N')
-        from mmevit.deploy.session import check_providers
-        check_providers(args.onnx_providers)
     if not args.quantize:
         return
     if args.calib_images < 1:
@@ -205,41 +190,10 @@ def check_drop(cfg, task, files, count, max_drop, work_dir):
                   f'more than --max-drop {max_drop}', file=sys.stderr)
 
 
-def compare_latency(cfg, task, model, onnx_files, shape, repeats,
-                    providers=None):
-    """Print the median latency of eager predict and BN-folded eager
-    predict (with a ``model``) and of each ONNX file on one random image,
-    one thread each, rounds interleaved.
-
-    A detector's file runs through ``OnnxDetector.predict`` (boxes scaled,
-    Mask R-CNN's masks pasted into the image, as eager predict does); a
-    segmentor's is the bare onnxruntime session. ONNX files run on the
-    onnxruntime execution ``providers`` (default CPU)."""
-    from mmevit.deploy.runtime import OnnxSession, init_onnx_model
-    x = torch.randn(1, 3, *shape)
-    samples = data_samples(task, *shape)
-    runs = {}
-    if model is not None:
-        folded = deploy.fold_batch_norm(copy.deepcopy(model))
-        runs['PyTorch eager'] = lambda: model.predict(x, samples)
-        runs['PyTorch eager, BN folded'] = lambda: folded.predict(x, samples)
-    for name, path in onnx_files.items():
-        session = OnnxSession(path, task, num_threads=1,
-                              providers=providers)
-        runs[name] = lambda session=session: session(x)
-        if task == 'mmdet':
-            onnx_model = init_onnx_model(cfg, path, providers)
-            onnx_model.session = session
-            runs[name] = lambda onnx_model=onnx_model: onnx_model.predict(
-                x, samples)
-    time_side_by_side(runs, shape, repeats)
-
-
 def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error(), tempfile.TemporaryDirectory() as tmp:
         check_args(args)
-        model = None
         if args.checkpoint.endswith('.onnx'):  # no model is built
             cfg = load_config(args.config, args.cfg_options)
             task = task_of(cfg)
@@ -247,7 +201,7 @@ def main(argv=None):
         else:
             fp32_file = osp.join(tmp, 'fp32.onnx') if args.quantize \
                 else args.out
-            cfg, task, model = export(args, fp32_file)
+            cfg, task, _ = export(args, fp32_file)
         files = {'onnxruntime': fp32_file}
         if args.quantize:
             count = quantize(args, cfg, task, fp32_file)
@@ -259,9 +213,6 @@ def main(argv=None):
                           file=sys.stderr)
                 else:
                     check_drop(cfg, task, files, count, args.max_drop, tmp)
-        if args.compare_latency:
-            compare_latency(cfg, task, model, files, args.shape,
-                            args.compare_latency, args.onnx_providers)
 
 
 if __name__ == '__main__':

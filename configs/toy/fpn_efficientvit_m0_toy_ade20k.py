@@ -1,5 +1,5 @@
 # EfficientViT-M0 Semantic FPN trained from scratch on the synthetic
-# ADE20K-layout shapes of `python -m tools.data.make_toy_data ade20k data/toy_ade20k`
+# ADE20K-layout shapes of `python tools/data/make_toy_data.py ade20k data/toy_ade20k`
 # (the segmentation learnability benchmark in docs/benchmarks.md).
 _base_ = '../fpn_efficientvit_m0_ade20k.py'
 

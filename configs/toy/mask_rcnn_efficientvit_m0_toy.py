@@ -1,5 +1,5 @@
 # EfficientViT-M0 Mask R-CNN trained from scratch on the synthetic
-# COCO-format shapes of `python -m tools.data.make_toy_data coco data/toy_coco`.
+# COCO-format shapes of `python tools/data/make_toy_data.py coco data/toy_coco`.
 _base_ = '../mask_rcnn_efficientvit_m0_coco.py'
 
 data_root = 'data/toy_coco/'

@@ -9,127 +9,27 @@ status is 1 if the max relative difference exceeds ``--tolerance``.
 
 Examples::
 
-    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx
-    python -m tools.analysis_tools.export_onnx --arch m4 --out efficientvit_m4.onnx \\
-        --shape 800x1344 --check-shapes 800x1344 --compare-latency 10
-    python -m tools.analysis_tools.export_onnx configs/retinanet_efficientvit_m4_coco.py \\
+    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx
+    python tools/analysis_tools/export_onnx.py --arch m4 --out efficientvit_m4.onnx \\
+        --shape 800x1344 --check-shapes 800x1344
+    python tools/analysis_tools/export_onnx.py configs/retinanet_efficientvit_m4_coco.py \\
         --part backbone+neck --out retinanet_m4_features.onnx --deploy
+
+The speed of such a file against eager PyTorch:
+``python tools/analysis_tools/benchmark.py --arch m4 --paths eager-fp32
+ort-fp32 ort-int8``.
 """
 import argparse
-import copy
 import sys
 
 import torch
 from mmengine.config import DictAction
-from torch import nn
 
 from mmevit.models import fold_batch_norm
-from mmevit.stack import require_export_torch
-from mmevit.tools import build_model, exit_on_user_error, image_shape, time_side_by_side
-from tools.analysis_tools.model_builders import build_backbone
-from tools.analysis_tools.official_baseline import relative_difference
-from tools.analysis_tools.report import format_table
-
-
-class BackboneWithNeck(nn.Module):
-    """``neck(backbone(x))`` as one module (what ``extract_feat`` computes).
-
-    Args:
-        backbone (nn.Module): The backbone.
-        neck (nn.Module): The neck.
-    """
-
-    def __init__(self, backbone, neck):
-        super().__init__()
-        self.backbone = backbone
-        self.neck = neck
-
-    def forward(self, x):
-        return tuple(self.neck(self.backbone(x)))
-
-
-def export_backbone_onnx(module, path, height, width, opset=18):
-    """Export ``module`` (image batch -> tuple of maps) to ONNX.
-
-    Args:
-        module (nn.Module): Backbone or :class:`BackboneWithNeck`, on CPU.
-        path (str): Output ``.onnx`` file.
-        height, width (int): Size of the example input used for tracing;
-            the graph accepts any size.
-        opset (int): ONNX opset. Defaults to 18.
-
-    Returns:
-        list[str]: The output names, ``out0``, ``out1``, ...
-    """
-    require_export_torch()
-    module = module.eval()
-    x = torch.randn(1, 3, height, width)
-    with torch.no_grad():
-        num_outputs = len(module(x))
-    names = [f'out{i}' for i in range(num_outputs)]
-    dynamic = torch.export.Dim.DYNAMIC
-    torch.onnx.export(
-        module, (x, ), path, input_names=['input'], output_names=names,
-        opset_version=opset, dynamo=True,
-        dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic}, ),
-        verbose=False)
-    return names
-
-
-def check_onnx(module, path, shapes, seed=0):
-    """Compare the ONNX file in onnxruntime with ``module`` in PyTorch.
-
-    Args:
-        module (nn.Module): The exported module.
-        path (str): The ``.onnx`` file.
-        shapes (Sequence[tuple[int, int, int]]): (batch, height, width) of
-            each check.
-        seed (int): Seed of the random inputs. Defaults to 0.
-
-    Returns:
-        list[dict]: Per shape: ``shape``, ``max_abs_diff`` and
-        ``max_rel_diff`` (the worst output).
-    """
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    gen = torch.Generator().manual_seed(seed)
-    results = []
-    for batch, height, width in shapes:
-        x = torch.randn(batch, 3, height, width, generator=gen)
-        with torch.no_grad():
-            expected = module.eval()(x)
-        actual = session.run(None, {'input': x.numpy()})
-        results.append(dict(
-            shape=[batch, 3, height, width],
-            max_abs_diff=max(
-                (e - torch.from_numpy(a)).abs().max().item()
-                for e, a in zip(expected, actual)),
-            max_rel_diff=max(
-                relative_difference(e, a) for e, a in zip(expected, actual))))
-    return results
-
-
-def compare_latency(module, path, shape, repeats):
-    """Print the latency of ``module`` in PyTorch eager, the same with BN
-    folded, and the ONNX file in onnxruntime, on one random image at
-    ``shape`` (:func:`mmevit.tools.time_side_by_side`: one thread each,
-    rounds interleaved, one warm-up round).
-
-    Returns:
-        list[dict]: Per runtime: ``name``, ``median_ms`` and ``speedup``
-        (eager median / this median).
-    """
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options,
-                                   providers=['CPUExecutionProvider'])
-    folded = fold_batch_norm(copy.deepcopy(module)).eval()
-    x = torch.randn(1, 3, *shape)
-    fns = {'PyTorch eager': lambda: module.eval()(x),
-           'PyTorch eager, BN folded': lambda: folded(x),
-           'onnxruntime': lambda: session.run(None, {'input': x.numpy()})}
-    return time_side_by_side(fns, shape, repeats)
+from mmevit.tools import build_model, exit_on_user_error, image_shape
+from mmevit.tools.backbone_onnx import BackboneWithNeck, check_onnx, export_backbone_onnx
+from mmevit.tools.benchmark.models import build_backbone
+from mmevit.tools.benchmark.table import format_table
 
 
 def parse_args(argv=None):
@@ -150,10 +50,6 @@ def parse_args(argv=None):
     parser.add_argument('--deploy', action='store_true',
                         help='fold BN into the convolutions first')
     parser.add_argument('--opset', type=int, default=18)
-    parser.add_argument(
-        '--compare-latency', type=int, default=0, metavar='N',
-        help='then time eager, eager with BN folded and onnxruntime at '
-        '--shape (batch 1, one thread each, median of N interleaved rounds)')
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='max relative difference allowed')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -178,7 +74,6 @@ def build_module(args):
 
 def run(args):
     module = build_module(args).eval()
-    eager = copy.deepcopy(module) if args.compare_latency else None
     if args.deploy:
         fold_batch_norm(module)
     names = export_backbone_onnx(module, args.out, *args.shape,
@@ -197,8 +92,6 @@ def run(args):
         return 1
     print(f'onnxruntime matches PyTorch: max relative difference '
           f'{worst:.2e} <= {args.tolerance:.0e}')
-    if args.compare_latency:
-        compare_latency(eager, args.out, args.shape, args.compare_latency)
     return 0
 
 

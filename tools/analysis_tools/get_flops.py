@@ -7,9 +7,9 @@ multiply-adds, the unit EfficientViT's paper calls FLOPs; ``GFLOP`` = 2 x.
 Examples::
 
     # backbones and the paper's ImageNet classifiers at 224
-    python -m tools.analysis_tools.get_flops --arch m0 m1 m2 m3 m4 m5 --shape 224
+    python tools/analysis_tools/get_flops.py --arch m0 m1 m2 m3 m4 m5 --shape 224
     # backbone, backbone+neck and the whole detector at 800x1344
-    python -m tools.analysis_tools.get_flops configs/retinanet_efficientvit_m4_coco.py
+    python tools/analysis_tools/get_flops.py configs/retinanet_efficientvit_m4_coco.py
 """
 import argparse
 import sys
@@ -18,15 +18,15 @@ import torch
 from mmengine.config import DictAction
 
 from mmevit.tools import build_model, data_samples, image_shape
-from mmevit.tools.cli import exit_on_user_error
-from tools.analysis_tools.complexity import (
+from mmevit.tools.benchmark.flops import (
     PAPER_COMPLEXITY,
     classifier_complexity,
     count_flops,
     count_parameters,
 )
-from tools.analysis_tools.model_builders import build_backbone
-from tools.analysis_tools.report import format_table, write_json
+from mmevit.tools.benchmark.models import build_backbone
+from mmevit.tools.benchmark.table import format_table, write_json
+from mmevit.tools.cli import exit_on_user_error
 
 ARCH_COLUMNS = ['name', 'shape', 'params_m', 'gmacs', 'gflop',
                 'classifier_params_m', 'classifier_mmacs', 'paper_params_m',

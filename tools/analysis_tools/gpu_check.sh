@@ -13,4 +13,4 @@ PY=${1:-${PYTHON:-.venv/bin/python}}
 echo "==> CUDA tests"
 "$PY" -m pytest -p no:xdist -m cuda tests -q
 echo "==> throughput, 224x224, BN folded, traced, fp16 autocast"
-"$PY" -m tools.analysis_tools.gpu_throughput --arch m0 m1 m2 m3 m4 m5
+"$PY" tools/analysis_tools/benchmark.py --arch m0 m1 m2 m3 m4 m5 --gpu-throughput

@@ -10,8 +10,8 @@ checkpoints as the entry's ``Weights``.
 
 Example::
 
-    python -m tools.analysis_tools.metafile            # rewrite configs/metafile.yml
-    python -m tools.analysis_tools.metafile --check    # exit 1 if it is stale
+    python tools/analysis_tools/metafile.py            # rewrite configs/metafile.yml
+    python tools/analysis_tools/metafile.py --check    # exit 1 if it is stale
 """
 import argparse
 import glob
@@ -23,7 +23,7 @@ import yaml
 from mmengine.config import Config
 
 from mmevit.tools import build_model, data_samples
-from tools.analysis_tools.complexity import count_flops, count_parameters
+from mmevit.tools.benchmark.flops import count_flops, count_parameters
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = osp.join(ROOT, 'configs', 'metafile.yml')

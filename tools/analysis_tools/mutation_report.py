@@ -10,8 +10,8 @@ their names to mutants/drawn.txt; the report then counts only those, an
 unbiased estimate of each package's score when running every mutant takes
 too long.
 
-    python -m tools.analysis_tools.mutation_report --draw N [--seed S]
-    python -m tools.analysis_tools.mutation_report [--survivors PACKAGE]
+    python tools/analysis_tools/mutation_report.py --draw N [--seed S]
+    python tools/analysis_tools/mutation_report.py [--survivors PACKAGE]
 """
 import argparse
 import collections
@@ -20,8 +20,6 @@ import json
 import math
 import os.path as osp
 import random
-
-from mutmut.stats import status_by_exit_code
 
 #: Report groups: the issue's three packages (checkpoint reading and
 #: whole-model loading are one concern split over two packages).
@@ -41,6 +39,7 @@ def group_of(source):
 
 def read_results(root='mutants'):
     """``{group: [(mutant name, status), ...]}`` of every mutant mutmut made."""
+    from mutmut.stats import status_by_exit_code  # the mutmut venv's
     results = collections.defaultdict(list)
     for meta in glob.glob(osp.join(root, 'mmevit', '**', '*.py.meta'),
                           recursive=True):

@@ -2,8 +2,15 @@
 
 Several work dirs are drawn side by side; ``--x minutes`` puts wall-clock
 minutes since the start of training on the x axis (read from the text logs),
-so runs of different speed compare at equal time. The validation metrics are
-also printed as a table.
+so runs of different speed compare at equal time. ``--labels`` names the
+runs in the legend and the table (default: the work dirs' names), ``--title``
+says what the figure shows (the machine the runs shared, for one). The
+validation metrics are also printed as a table.
+
+Example::
+
+    python tools/analysis_tools/plot_logs.py work_dirs/m0 work_dirs/r18 \
+        --labels "RetinaNet M0" "RetinaNet R18" --x minutes --out curves.png
 """
 import argparse
 import datetime
@@ -28,7 +35,15 @@ def parse_args(argv=None):
     parser.add_argument('--x', choices=('steps', 'minutes'), default='steps',
                         help='x axis: iterations/epochs, or wall-clock minutes '
                         'since training started')
-    return parser.parse_args(argv)
+    parser.add_argument('--labels', nargs='+', metavar='LABEL',
+                        help='one name per work dir for the legend and the '
+                        'table (default: the work dirs\' names)')
+    parser.add_argument('--title', help='figure title, e.g. the machine')
+    args = parser.parse_args(argv)
+    if args.labels and len(args.labels) != len(args.work_dirs):
+        parser.error(f'--labels gives {len(args.labels)} names for '
+                     f'{len(args.work_dirs)} work dirs; give one per work dir')
+    return args
 
 
 def log_minutes(log_path, num_train, num_val):
@@ -92,7 +107,7 @@ def x_values(records, x):
     return [r['step' if x == 'steps' else 'minutes'] for r in records]
 
 
-def plot(runs, x, out):
+def plot(runs, x, out, title=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -117,6 +132,8 @@ def plot(runs, x, out):
         axes[1].set(xlabel=xlabel if x == 'minutes' else 'epoch or iteration',
                     title='validation')
         axes[1].legend()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -136,12 +153,14 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
         runs = []
-        for work_dir in args.work_dirs:
+        labels = args.labels or [osp.basename(osp.normpath(work_dir))
+                                 for work_dir in args.work_dirs]
+        for work_dir, label in zip(args.work_dirs, labels):
             train, val = read_scalars(work_dir, args.x == 'minutes')
             if not train:
                 raise DataError(f'{work_dir} has no training loss records yet')
-            runs.append((osp.basename(osp.normpath(work_dir)), train, val))
-        plot(runs, args.x, args.out)
+            runs.append((label, train, val))
+        plot(runs, args.x, args.out, args.title)
         print_table(runs)
         counts = ', '.join(f'{name}: {len(train)} loss and {len(val)} validation'
                            for name, train, val in runs)

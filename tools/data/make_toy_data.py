@@ -7,7 +7,7 @@ The same seed always writes the same files.
 import argparse
 
 from mmevit.tools.cli import exit_on_user_error
-from tools.data.toy_shapes import make_ade20k_toy, make_coco_toy
+from mmevit.tools.toy_shapes import make_ade20k_toy, make_coco_toy
 
 MAKERS = {'coco': make_coco_toy, 'ade20k': make_ade20k_toy}
 

@@ -1,5 +1,6 @@
-"""Timing callables side by side: warm-up, device synchronisation,
-interleaved rounds, medians."""
+"""The one way mmevit times things: callables side by side, warm-up
+rounds discarded, the device synchronised around each call, rounds
+interleaved, medians reported."""
 import statistics
 import time
 
@@ -53,37 +54,22 @@ def interleaved_latencies(fns, device, warmup=3, repeats=10):
     return times
 
 
-def time_side_by_side(fns, shape, repeats):
-    """Time ``fns`` (the first is the reference) on the CPU with one torch
-    thread, one warm-up round and ``repeats`` interleaved rounds, without
-    gradients; print one line each with the median and the speed-up over
-    the reference.
+def summarize(seconds, batch_size=1):
+    """Median latency and throughput of a list of per-call times.
 
     Args:
-        fns (dict[str, Callable]): Functions to time, by name.
-        shape (tuple[int, int]): Input height and width, for the header.
-        repeats (int): Measured rounds.
+        seconds (list[float]): Per-call times.
+        batch_size (int): Images per call. Defaults to 1.
 
     Returns:
-        list[dict]: Per function: ``name``, ``median_ms`` and ``speedup``
-        (reference median / this median).
+        dict: ``latency_ms`` (median), ``latency_iqr_ms`` (inter-quartile
+        range, a spread measure), ``throughput`` (images/s at the median)
+        and ``repeats``.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            times = interleaved_latencies(fns, 'cpu', warmup=1,
-                                          repeats=repeats)
-    finally:
-        torch.set_num_threads(threads)
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    reference = next(iter(medians.values()))
-    rows = [dict(name=name, median_ms=median * 1e3,
-                 speedup=reference / median)
-            for name, median in medians.items()]
-    print(f'latency at 1x3x{shape[0]}x{shape[1]}, one thread, median of '
-          f'{repeats} interleaved runs:')
-    for row in rows:
-        print(f"  {row['name']:<26} {row['median_ms']:9.1f} ms  "
-              f"({row['speedup']:.2f}x {rows[0]['name']})")
-    return rows
+    median = statistics.median(seconds)
+    if len(seconds) >= 4:
+        q1, _, q3 = statistics.quantiles(seconds, n=4)
+    else:
+        q1 = q3 = median
+    return dict(latency_ms=median * 1e3, latency_iqr_ms=(q3 - q1) * 1e3,
+                throughput=batch_size / median, repeats=len(seconds))

@@ -1,5 +1,5 @@
-"""Tables, JSON files and plots of benchmark rows, with the machine they
-ran on."""
+"""The one table writer of the measuring tools, and JSON files and plots
+of their rows, with the machine they ran on."""
 import datetime
 import json
 import platform
@@ -61,20 +61,32 @@ def format_table(rows, columns):
                      [line(r) for r in cells])
 
 
+def present_columns(rows, columns):
+    """The ``columns`` that at least one row has, in order."""
+    return [c for c in columns if any(c in row for row in rows)]
+
+
 def write_json(path, rows, meta):
     """Write ``{'meta': meta, 'rows': rows}`` to ``path``."""
     with open(path, 'w') as f:
         json.dump(dict(meta=meta, rows=rows), f, indent=2)
 
 
+def row_label(row):
+    """A plot label of a benchmark row: model, part, path and threads."""
+    return ', '.join(str(row[key]) for key in ('model', 'part', 'path')
+                     if key in row) + f" ({row['threads']} threads)"
+
+
 def plot_latency_vs_size(rows, path, title):
-    """One line per row name: median latency (ms) against input pixels.
+    """One line per model, part, path and thread count: median latency (ms)
+    against input pixels.
 
     Args:
-        rows (list[dict]): Benchmark rows (``name``, ``shape``,
-            ``latency_ms``).
+        rows (list[dict]): Benchmark rows (``model``, ``part``, ``path``,
+            ``threads``, ``shape``, ``latency_ms``).
         path (str): Output image (``.png``).
-        title (str): Figure title (say the machine and thread count).
+        title (str): Figure title (say the machine).
     """
     import matplotlib
     matplotlib.use('Agg')
@@ -82,10 +94,10 @@ def plot_latency_vs_size(rows, path, title):
 
     fig, ax = plt.subplots(figsize=(8, 5))
     sizes = {}
-    for name in dict.fromkeys(row['name'] for row in rows):
+    for label in dict.fromkeys(map(row_label, rows)):
         points = sorted((r['shape'][2] * r['shape'][3] / 1e6, r['latency_ms'])
-                        for r in rows if r['name'] == name)
-        ax.plot(*zip(*points), marker='o', label=name)
+                        for r in rows if row_label(r) == label)
+        ax.plot(*zip(*points), marker='o', label=label)
     for r in rows:
         sizes[r['shape'][2] * r['shape'][3] / 1e6] = \
             f"{r['shape'][2]}x{r['shape'][3]}"

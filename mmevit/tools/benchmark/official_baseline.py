@@ -8,21 +8,48 @@ official state dict converted to mmevit's layout), so their outputs must
 agree and their timings are directly comparable.
 """
 import copy
+import importlib.util
+import os.path as osp
+import sys
 
 import torch
 
 from mmevit.errors import ConfigError
 from mmevit.models import EfficientViT
+from mmevit.tools.benchmark.measure import measure
+from mmevit.tools.benchmark.models import check_arch
+from mmevit.tools.benchmark.subjects import Subject
 
 #: Variants timed by ``--compare-official``; the first is the baseline.
 VARIANTS = ('official', 'official, BN folded', 'mmevit', 'mmevit deploy')
 
 
-def load_official_code():
-    """The transcribed official backbone module, ``tests.official.efficientvit``
-    (in the repository, not in the installed package)."""
-    from tests.official import efficientvit
-    return efficientvit
+#: The transcription's folder, in the repository checkout beside the package.
+OFFICIAL_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__))))), 'tests', 'official')
+
+
+def load_official_code(folder=OFFICIAL_DIR):
+    """The transcribed official backbone module (``tests/official/efficientvit.py``
+    of the repository; the installed wheel does not carry it), imported from
+    its folder as the package ``mmevit_official``.
+
+    Raises:
+        ConfigError: ``folder`` has no transcription (mmevit not installed
+            from a checkout of its repository).
+    """
+    init = osp.join(folder, '__init__.py')
+    if not osp.isfile(osp.join(folder, 'efficientvit.py')):
+        raise ConfigError(
+            f'the official code is not in {folder}; comparing with it needs '
+            'mmevit installed from its repository (pip install -e .)')
+    if 'mmevit_official' not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            'mmevit_official', init, submodule_search_locations=[folder])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules['mmevit_official'] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module('mmevit_official.efficientvit')
 
 
 def randomize_weights(module, seed=0):
@@ -120,3 +147,42 @@ def output_differences(variants, x):
     baseline = outputs[next(iter(variants))]
     return {name: max_relative_difference(baseline, out)
             for name, out in outputs.items()}
+
+
+def compare_official(arch, shape, batch_size=1, device='cpu', warmup=3,
+                     repeats=10, seed=0):
+    """Time mmevit against the official algorithm with identical weights.
+
+    The four :data:`VARIANTS` run interleaved (:func:`measure`); each row
+    gets its speed-up over the eager ``official`` reference and the max
+    relative difference of its outputs from the reference's (on a second
+    random input).
+
+    Args:
+        arch (str): 'm0'..'m5'.
+        shape (tuple[int, int]): Input (height, width).
+        batch_size (int): Images per call. Defaults to 1.
+        device (torch.device | str): Where to run. Defaults to 'cpu'.
+        warmup (int): Discarded rounds. Defaults to 3.
+        repeats (int): Measured rounds. Defaults to 10.
+        seed (int): Seed of the weights and inputs. Defaults to 0.
+
+    Returns:
+        list[dict]: One row per variant.
+    """
+    check_official_runs(*shape)
+    models = {name: model.to(device) for name, model in
+              build_variants(check_arch(arch), seed=seed).items()}
+    subjects = [Subject(f'{arch.upper()} {name}', model)
+                for name, model in models.items()]
+    rows = measure(subjects, ['backbone'], ['eager-fp32'], [shape],
+                   device=device, batch_size=batch_size, warmup=warmup,
+                   repeats=repeats, seed=seed, reference=subjects[0].name)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch_size, 3, *shape, generator=gen).to(device)
+    diffs = output_differences(models, x)
+    for row, variant in zip(rows, VARIANTS):
+        row['variant'] = variant
+        row['speedup_vs_official'] = row.pop('x_reference')
+        row['max_rel_diff_vs_official'] = diffs[variant]
+    return rows

@@ -1,1 +1,0 @@
-"""The synthetic data generator (``python -m tools.data.make_toy_data``)."""
