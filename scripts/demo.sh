@@ -2,7 +2,9 @@
 # make demo: synthetic COCO-format data -> short CPU training of the toy
 # EfficientViT-M0 RetinaNet -> COCO evaluation -> pictures -> whole-model ONNX
 # export -> the same evaluation in onnxruntime -> the file quantized to int8
-# and evaluated -> eager, onnxruntime fp32 and int8 timed side by side.
+# and evaluated -> eager, onnxruntime fp32 and int8 timed side by side; then
+# the toy EfficientViT-M0 Semantic FPN on ADE20K-layout shapes -> mIoU ->
+# its label-map picture.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -58,7 +60,24 @@ echo "==> latency at 256x320, one thread: eager PyTorch, onnxruntime fp32 and in
 echo "==> ONNX pictures"
 "$PY" tools/demo.py "$DATA/val/000002.jpg" "$CONFIG" "$ONNX" --out "$WORK/demo_onnx.png"
 VIS=$(ls -d "$WORK"/onnx/*/onnx_vis | tail -1)
+
+SEG_DATA=data/toy_ade20k
+SEG_CONFIG=configs/toy/fpn_efficientvit_m0_toy_ade20k.py
+SEG_ITERS=${DEMO_SEG_ITERS:-80}
+if [ ! -f "$SEG_DATA/images/validation/000002.jpg" ]; then
+    echo "==> synthetic ADE20K-layout shapes in $SEG_DATA"
+    "$PY" tools/data/make_toy_data.py ade20k "$SEG_DATA"
+fi
+echo "==> training $SEG_CONFIG for $SEG_ITERS iterations, then its mIoU"
+"$PY" tools/train.py "$SEG_CONFIG" --work-dir "$WORK/seg" --cfg-options \
+    train_cfg.max_iters="$SEG_ITERS" train_cfg.val_interval="$SEG_ITERS" \
+    param_scheduler.1.end="$SEG_ITERS" > "$WORK/seg_train.log" 2>&1
+grep -oE "mIoU: [0-9.]+" "$WORK/seg_train.log" | tail -1
+"$PY" tools/demo.py "$SEG_DATA/images/validation/000002.jpg" "$SEG_CONFIG" \
+    "$WORK/seg/iter_$SEG_ITERS.pth" --out "$WORK/demo_segmentation.png"
+
 echo
 echo "demo done: predictions $WORK/demo.png (PyTorch), $WORK/demo_onnx.png (ONNX)," \
     "ground truth | ONNX prediction in $VIS, curves $WORK/curves.png," \
-    "logs $WORK/test.log $WORK/test_onnx.log $WORK/test_onnx_int8.log"
+    "label map $WORK/demo_segmentation.png," \
+    "logs $WORK/test.log $WORK/test_onnx.log $WORK/test_onnx_int8.log $WORK/seg_train.log"

@@ -69,6 +69,13 @@ def test_benchmark_tool_table_json_and_plot(tmp_path):
     assert plot.read_bytes()[:4] == b'\x89PNG'
 
 
+def test_benchmark_plots_several_models_of_one_size_against_their_gflop(tmp_path):
+    plot = tmp_path / 'speed_vs_gflop.png'
+    benchmark.main(['--arch', 'm0', 'm1', '--parts', 'backbone', '--shape', '96',
+                    '--warmup', '0', '--repeats', '1', '--plot', str(plot)])
+    assert plot.read_bytes()[:4] == b'\x89PNG'
+
+
 @needs_exporter
 def test_benchmark_tool_times_every_precision_at_each_thread_count(tmp_path):
     out = tmp_path / 'precision.json'

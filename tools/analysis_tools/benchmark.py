@@ -43,6 +43,7 @@ from mmevit.tools.benchmark.subjects import PARTS, PATHS, arch_subject, config_s
 from mmevit.tools.benchmark.table import (
     format_table,
     machine_info,
+    plot_latency_vs_gflop,
     plot_latency_vs_size,
     present_columns,
     write_json,
@@ -111,8 +112,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='write the rows and the machine to '
                         'this JSON file')
-    parser.add_argument('--plot', help='write latency against input size '
-                        '(PNG)')
+    parser.add_argument('--plot', help='write a PNG: latency against input '
+                        'size, or, for several models at one size, against '
+                        'their GFLOP')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides merged into every config')
     args = parser.parse_args(argv)
@@ -189,9 +191,14 @@ def main(argv=None):
         if args.json:
             write_json(args.json, rows, meta)
         if args.plot:
-            plot_latency_vs_size(
-                rows, args.plot, f"{meta['cpu']}, batch {args.batch_size}, "
-                f"torch {meta['torch']}, {meta['date']}")
+            title = (f"{meta['cpu']}, batch {args.batch_size}, torch "
+                     f"{meta['torch']}, {meta['date']}")
+            models = {row['model'] for row in rows}
+            if len(args.shape) == 1 and len(models) > 1:
+                shape = 'x'.join(map(str, args.shape[0]))
+                plot_latency_vs_gflop(rows, args.plot, f'{title}, {shape}')
+            else:
+                plot_latency_vs_size(rows, args.plot, title)
 
 
 if __name__ == '__main__':

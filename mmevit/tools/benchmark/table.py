@@ -111,3 +111,38 @@ def plot_latency_vs_size(rows, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_latency_vs_gflop(rows, path, title):
+    """One line per path and thread count through the models of one input
+    size: median latency (ms) against the model's GFLOP, each point named.
+
+    Args:
+        rows (list[dict]): Benchmark rows (``model``, ``path``, ``threads``,
+            ``gflop``, ``latency_ms``) of one input size.
+        path (str): Output image (``.png``).
+        title (str): Figure title (say the machine and the size).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    series = dict.fromkeys((r['path'], r['threads']) for r in rows)
+    for path_name, threads in series:
+        points = sorted((r['gflop'], r['latency_ms'], r['model']) for r in rows
+                        if (r['path'], r['threads']) == (path_name, threads))
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker='o',
+                label=f'{path_name}, {threads} thread(s)')
+    for gflop, ms, model in {(r['gflop'], r['latency_ms'], r['model'])
+                             for r in rows if r['path'] == rows[0]['path']}:
+        ax.annotate(model, (gflop, ms), fontsize=7, xytext=(4, 4),
+                    textcoords='offset points')
+    ax.set_xlabel('GFLOP of the network (multiply-add = 2)')
+    ax.set_ylabel('median latency, whole model (ms)')
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
