@@ -2,8 +2,8 @@
 
 Reads a JSON list of ``[script, [args...]]`` on stdin and prints a JSON list
 of ``{"ok": bool, "message": str}``, one per command: each script is run as
-``python SCRIPT ARGS`` would run it (``runpy.run_path`` as ``__main__``,
-its folder first on ``sys.path``), and stops right after its first
+``python SCRIPT ARGS`` would run it (``runpy.run_path`` as ``__main__``;
+the tools import nothing from their own folders), and stops right after its first
 successful ``parse_args``/``parse_known_args``. Used by tests/test_docs.py
 to check that every command in the docs names a real tool and options it
 accepts, without doing the work.
@@ -48,7 +48,6 @@ def stop_after_parsing():
 def run_one(script, args):
     stderr = io.StringIO()
     sys.argv = [script] + args
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         with contextlib.redirect_stderr(stderr), \
                 contextlib.redirect_stdout(io.StringIO()):
@@ -60,8 +59,6 @@ def run_one(script, args):
                     message=f'exit {exc.code}: {stderr.getvalue()}')
     except BaseException as exc:  # noqa: B902 - reported to the test
         return dict(ok=False, message=f'{type(exc).__name__}: {exc}')
-    finally:
-        sys.path.pop(0)
     return dict(ok=False, message='the tool ran without parsing arguments')
 
 
