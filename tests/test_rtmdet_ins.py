@@ -110,3 +110,18 @@ def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
     runner.register_hook(recorder)
     runner.train()
     assert mean_loss(runner.model, training_set) < 0.9 * recorder.loss
+
+
+def test_set_mask_count_gives_every_model_the_same_masks():
+    from mmevit.errors import ConfigError
+    from mmevit.tools.instance_load import set_mask_count
+    for path in (INS_TOY, TINY_INS_TOY):
+        torch.manual_seed(0)
+        _, model = build(path, **{'model.test_cfg.score_thr': -1.})
+        data = model.eval().data_preprocessor(fake_batch(), False)
+        assert set_mask_count(model, data['inputs'], data['data_samples'], 7) == 7
+        with torch.no_grad():
+            [result] = model.predict(data['inputs'], data['data_samples'])[:1]
+        assert len(result.pred_instances.masks) == 7
+        with pytest.raises(ConfigError, match='fewer than the 100000 masks'):
+            set_mask_count(model, data['inputs'], data['data_samples'], 100000)

@@ -4,9 +4,7 @@ Re-does the test-time computation of ``RPNHead`` and ``StandardRoIHead``
 batched, with every size taken from tensors, so that the exported graph
 stays dynamic:
 
-- RPN: per level the top ``nms_pre`` anchors, box decoding, clipping,
-  ``min_bbox_size`` filter, NMS with the levels as classes (mmdet's
-  ``batched_nms`` with level ids), the ``max_per_img`` best proposals;
+- RPN: :func:`.postprocess.dense_detections` with the levels as classes;
 - box head: RoI features (:func:`.ops.roi_align` on the level that
   ``SingleRoIExtractor.map_roi_levels`` picks), softmax, per-class
   decoding and clipping, ``score_thr``, per-class NMS, ``max_per_img``;
@@ -99,19 +97,14 @@ class TwoStageDetectorExport(nn.Module):
 
     def forward(self, x, image_size):
         feats = self.detector.extract_feat(x)
-        proposals, valid = self._proposals(feats, image_size)
+        # RPN: proposals by decreasing score (N, P, 4), which are valid
+        proposals, levels, _ = dense_detections(self.rpn_head, self.rpn_head(feats),
+                                                image_size, rpn=True)
+        proposals, valid = proposals[..., :4], levels >= 0
         dets, labels = self._detections(feats, proposals, valid, image_size)
         if not self.with_mask:
             return dets, labels
         return dets, labels, self._masks(feats, dets, labels)
-
-    def _proposals(self, feats, image_size):
-        """(N, P, 4) RPN proposals by decreasing score, (N, P) valid:
-        ``RPNHead._predict_by_feat_single`` and ``_bbox_post_process``
-        (``batched_nms`` with the levels as classes), batched."""
-        dets, labels, _ = dense_detections(self.rpn_head, self.rpn_head(feats), image_size,
-                                           rpn=True)
-        return dets[..., :4], labels >= 0
 
     def _detections(self, feats, proposals, valid, image_size):
         """Box head on the valid proposals, per-class NMS, top K:
