@@ -163,8 +163,8 @@ def dense_detections(head, outs, image_size, scale_factor=None, rpn=False):
         if factor is not None:  # after the threshold, as mmdet
             factor = factor.permute(0, 2, 3, 1).reshape(len(scores), -1).sigmoid()
             scores = scores * factor.gather(1, index)
-        parts.append((boxes, torch.where(keep, scores, INVALID), torch.full_like(labels, level) if rpn else labels,
-                      index + start))
+        labels = torch.full_like(labels, level) if rpn else labels
+        parts.append((boxes, torch.where(keep, scores, INVALID), labels, index + start))
         start = start + prior.shape[0]
     boxes, scores, labels, prior_index = (torch.cat(part, 1) for part in zip(*parts))
     boxes = clip_to_image(boxes, image_size)

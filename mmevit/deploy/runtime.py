@@ -7,8 +7,8 @@ it in its codebase's registry): the ONNX file then runs in the normal test
 loop, with the config's data preprocessor, dataset, pipeline and evaluator.
 The predictions are post-processed like the PyTorch model's (boxes rescaled
 to the original image, Mask R-CNN's masks pasted into it, RTMDet-Ins's and
-segmentation logits resized to it). This module imports neither mmdet nor mmseg: a file runs with the
-codebase of its config only.
+segmentation logits resized to it). This module imports neither mmdet nor
+mmseg: a file runs with the codebase of its config only.
 """
 import importlib
 
