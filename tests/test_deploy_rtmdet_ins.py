@@ -11,8 +11,13 @@ import torch
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from tests.helpers import ROOT, det_options, run_test_tool, run_tool_in_process, \
-    skip_module_without_exporter
+from tests.helpers import (
+    ROOT,
+    det_options,
+    run_test_tool,
+    run_tool_in_process,
+    skip_module_without_exporter,
+)
 
 skip_module_without_exporter()
 

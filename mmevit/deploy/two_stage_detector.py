@@ -26,8 +26,15 @@ import torch
 from torch import nn
 
 from .ops import roi_align
-from .postprocess import INVALID, clip_to_image, coder_problem, dense_detections, head_kind, \
-    nms_problem, nms_top_k
+from .postprocess import (
+    INVALID,
+    clip_to_image,
+    coder_problem,
+    dense_detections,
+    head_kind,
+    nms_problem,
+    nms_top_k,
+)
 
 
 def two_stage_problem(detector):
