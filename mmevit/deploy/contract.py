@@ -16,9 +16,13 @@ TASK_OUTPUTS = {'mmdet': (('dets', 'labels'), ('dets', 'labels', 'masks')),
                 'mmseg': (('seg_logits', ), )}
 #: Metadata keys of an exported file: the task (``'mmdet'``/``'mmseg'``),
 #: the model's number of classes, the dataset's classes and palette (JSON)
-#: and the arithmetic of its network (one of :data:`PRECISIONS`).
+#: the arithmetic of its network (one of :data:`PRECISIONS`) and, in a file
+#: whose ``masks`` are logits over the whole input (RTMDet-Ins), their
+#: stride (without it, ``masks`` are probability maps inside each box, as
+#: Mask R-CNN's).
 METADATA_KEYS = {'task': 'mmevit_task', 'num_classes': 'num_classes',
-                 'dataset_meta': 'dataset_meta', 'precision': 'precision'}
+                 'dataset_meta': 'dataset_meta', 'precision': 'precision',
+                 'mask_stride': 'mask_stride'}
 #: Precisions of a file: ``fp32`` as exported (also a file without the
 #: key), ``int8`` after ``tools/deploy.py --quantize int8``.
 PRECISIONS = ('fp32', 'int8')

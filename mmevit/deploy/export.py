@@ -20,22 +20,23 @@ from ..stack import require_export_torch
 require_export_torch()  # before .ops, which defines torch.library custom ops
 
 from .contract import IMAGE_SIZE_NAME, METADATA_KEYS, SCALE_FACTOR_NAME  # noqa: E402
-from .dense_detector import SUPPORTED_HEADS, DenseDetectorExport, dense_problem  # noqa: E402
+from .dense_detector import DenseDetectorExport, InstanceDetectorExport, dense_problem  # noqa: E402
 from .ops import ONNX_TRANSLATIONS  # noqa: E402
+from .postprocess import HEADS, head_kind  # noqa: E402
 from .segmentor import SegmentorExport  # noqa: E402
-from .two_stage_detector import (  # noqa: E402
-    SUPPORTED_BBOX_HEADS,
-    TwoStageDetectorExport,
-    two_stage_problem,
-)
+from .two_stage_detector import TwoStageDetectorExport, two_stage_problem  # noqa: E402
 
-SUPPORTED = (f'mmdet single-stage detectors with {", ".join(SUPPORTED_HEADS)}; '
-             'mmdet two-stage detectors with RPNHead and StandardRoIHead '
-             f'({", ".join(SUPPORTED_BBOX_HEADS)}; FCNMaskHead or none; '
+SUPPORTED = (f'mmdet single-stage detectors with {", ".join(HEADS["dense"])}; '
+             f'mmdet two-stage detectors with {", ".join(HEADS["rpn"])} and StandardRoIHead '
+             f'({", ".join(HEADS["roi"])}; FCNMaskHead or none; '
              'SingleRoIExtractor with aligned RoIAlign; Faster/Mask R-CNN); '
-             'test_cfg nms type \'nms\', not class_agnostic; mmseg '
-             'EncoderDecoder (FPNHead and other decode heads) in whole test '
-             'mode')
+             'test_cfg nms type \'nms\', not class_agnostic; mmdet '
+             f'instance segmentation with {", ".join(HEADS["instance"])} '
+             '(RTMDet-Ins); mmseg EncoderDecoder (FPNHead and other decode '
+             'heads) in whole test mode')
+
+#: The export wrapper of each kind of single-stage head (:data:`HEADS`).
+SINGLE_STAGE = {'dense': DenseDetectorExport, 'instance': InstanceDetectorExport}
 
 
 def export_wrapper(task, model):
@@ -55,9 +56,11 @@ def export_wrapper(task, model):
         if what is None:
             return TwoStageDetectorExport(model)
     else:
-        what = dense_problem(model)
+        kind = head_kind(getattr(model, 'bbox_head', None))
+        kind = kind if kind in SINGLE_STAGE else 'dense'
+        what = dense_problem(model, kind)
         if what is None:
-            return DenseDetectorExport(model)
+            return SINGLE_STAGE[kind](model)
     raise ConfigError(f'cannot export {what}: the exporter supports '
                       f'{SUPPORTED}')
 
@@ -102,6 +105,8 @@ def export_onnx(wrapper, path, task, shape=(320, 320), dynamic=(
     metadata = {METADATA_KEYS['task']: task,
                 METADATA_KEYS['num_classes']: str(wrapper.num_classes),
                 METADATA_KEYS['precision']: 'fp32'}
+    if getattr(wrapper, 'mask_stride', None):
+        metadata[METADATA_KEYS['mask_stride']] = str(wrapper.mask_stride)
     if dataset_meta:
         metadata[METADATA_KEYS['dataset_meta']] = json.dumps(
             _jsonable(dataset_meta))

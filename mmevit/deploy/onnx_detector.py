@@ -2,8 +2,11 @@
 in mmdet's model registry when this module is imported (by
 :func:`.runtime.onnx_model_cfg` for an mmdet config; mmseg is not
 imported)."""
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmdet.models.detectors import BaseDetector
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmdet.registry import MODELS
@@ -13,22 +16,43 @@ from mmengine.structures import InstanceData
 from .session import OnnxSession
 
 
+def image_masks(logits, stride, mask_thr_binary, sample, rescale=True):
+    """(D, h, w) mask logits over the padded input at ``stride`` -> (D, H, W)
+    bool masks of ``sample``'s original image (``rescale``) or of the padded
+    input: ``RTMDetInsHead._bbox_mask_post_process``'s steps."""
+    if not len(logits):
+        height, width = sample.ori_shape[:2] if rescale else sample.img_shape[:2]
+        return torch.zeros((0, height, width), dtype=torch.bool)
+    logits = F.interpolate(logits[None], scale_factor=stride, mode='bilinear')
+    if rescale:
+        height, width = sample.ori_shape[:2]
+        # as mmdet: the width factor resizes the height, and the other way
+        factor = [1 / s for s in sample.scale_factor]
+        logits = F.interpolate(logits, size=[
+            math.ceil(logits.shape[-2] * factor[0]), math.ceil(logits.shape[-1] * factor[1])],
+            mode='bilinear', align_corners=False)[..., :height, :width]
+    return logits.sigmoid()[0] > mask_thr_binary
+
+
 @MODELS.register_module()
 class OnnxDetector(BaseDetector):
     """An exported detector in onnxruntime (predict mode only).
 
     Boxes are rescaled to the original image like the PyTorch model's. A
-    file with ``masks`` (Mask R-CNN) gives instance masks of the original
-    image's size: each detection's probability map is pasted into its box
-    with mmdet's ``_do_paste_mask`` and thresholded at ``mask_thr_binary``,
-    as mmdet's ``FCNMaskHead`` does on CPU.
+    file with ``masks`` gives instance masks of the original image's size:
+    Mask R-CNN's probability maps are pasted into their boxes with mmdet's
+    ``_do_paste_mask`` and thresholded at ``mask_thr_binary``, as mmdet's
+    ``FCNMaskHead`` does on CPU; RTMDet-Ins's mask logits over the input
+    (a file with ``mask_stride``) are resized and thresholded as in
+    ``RTMDetInsHead._bbox_mask_post_process``.
 
     Args:
         onnx_file (str): The ``.onnx`` file from ``tools/deploy.py``.
         data_preprocessor (dict): The config's data preprocessor.
-        mask_thr_binary (float): The config's ``test_cfg.rcnn``
-            ``mask_thr_binary``; a negative value keeps the pasted
-            probabilities as uint8 (x 255). Defaults to 0.5.
+        mask_thr_binary (float): The config's ``mask_thr_binary``
+            (``test_cfg.rcnn``'s for Mask R-CNN); for Mask R-CNN a negative
+            value keeps the pasted probabilities as uint8 (x 255).
+            Defaults to 0.5.
         providers (Sequence[str], optional): onnxruntime execution
             providers, see :class:`.session.OnnxSession`.
     """
@@ -52,7 +76,10 @@ class OnnxDetector(BaseDetector):
                     boxes, [1 / s for s in sample.scale_factor])
             result = InstanceData(
                 bboxes=boxes, scores=det[valid, 4], labels=label[valid])
-            if masks:
+            if masks and self.session.mask_stride:
+                result.masks = image_masks(masks[0][index][valid], self.session.mask_stride,
+                                           self.mask_thr_binary, sample, rescale)
+            elif masks:
                 result.masks = self._paste_masks(
                     masks[0][index][valid], boxes, sample, rescale)
             results.append(result)

@@ -6,9 +6,9 @@
 it in its codebase's registry): the ONNX file then runs in the normal test
 loop, with the config's data preprocessor, dataset, pipeline and evaluator.
 The predictions are post-processed like the PyTorch model's (boxes rescaled
-to the original image, Mask R-CNN's masks pasted into it, logits resized to
-it). This module imports neither mmdet nor mmseg: a file runs with the
-codebase of its config only.
+to the original image, Mask R-CNN's masks pasted into it, RTMDet-Ins's and
+segmentation logits resized to it). This module imports neither mmdet nor
+mmseg: a file runs with the codebase of its config only.
 """
 import importlib
 
@@ -94,15 +94,20 @@ def onnx_model_cfg(cfg, task, onnx_file, providers=None):
                  onnx_file=onnx_file, providers=providers,
                  data_preprocessor=cfg.model.get('data_preprocessor'))
     if task == 'mmdet':
-        with_mask = bool((cfg.model.get('roi_head') or {}).get('mask_head'))
+        # Mask R-CNN's mask head, or RTMDet-Ins's test_cfg.mask_thr_binary
+        test_cfg = cfg.model.get('test_cfg') or {}
+        if cfg.model.get('roi_head'):
+            with_mask = bool(cfg.model.roi_head.get('mask_head'))
+            test_cfg = test_cfg.get('rcnn') or {}
+        else:
+            with_mask = 'mask_thr_binary' in test_cfg
         if with_mask != ('masks' in session.output_names):
             raise ConfigError(
                 f'{onnx_file} has outputs {list(session.output_names)}; the '
                 f'config\'s model has {"a" if with_mask else "no"} mask head '
                 '(export it from this config with tools/deploy.py)')
         if with_mask:
-            model['mask_thr_binary'] = cfg.model.test_cfg.rcnn.get(
-                'mask_thr_binary', 0.5)
+            model['mask_thr_binary'] = test_cfg.get('mask_thr_binary', 0.5)
     else:
         mode = cfg.model.get('test_cfg', {}).get('mode', 'whole')
         if mode != 'whole':

@@ -72,6 +72,9 @@ class OnnxSession:
             meta.get(METADATA_KEYS['dataset_meta'], '{}'))
         #: str: ``'fp32'``, or ``'int8'`` for a quantized file.
         self.precision = meta.get(METADATA_KEYS['precision'], 'fp32')
+        #: int | None: The stride of ``masks`` that are logits over the
+        #: whole input (RTMDet-Ins); None for maps inside boxes.
+        self.mask_stride = int(meta.get(METADATA_KEYS['mask_stride'], 0)) or None
         # As mmdet/mmseg datasets have them: a tuple of class names and a
         # list of colour tuples (JSON made lists of both).
         if 'classes' in self.dataset_meta:

@@ -4,9 +4,7 @@ Re-does the test-time computation of ``RPNHead`` and ``StandardRoIHead``
 batched, with every size taken from tensors, so that the exported graph
 stays dynamic:
 
-- RPN: per level the top ``nms_pre`` anchors, box decoding, clipping,
-  ``min_bbox_size`` filter, NMS with the levels as classes (mmdet's
-  ``batched_nms`` with level ids), the ``max_per_img`` best proposals;
+- RPN: :func:`.postprocess.dense_detections` with the levels as classes;
 - box head: RoI features (:func:`.ops.roi_align` on the level that
   ``SingleRoIExtractor.map_roi_levels`` picks), softmax, per-class
   decoding and clipping, ``score_thr``, per-class NMS, ``max_per_img``;
@@ -27,13 +25,16 @@ are pasted into the image and thresholded after the network, by
 import torch
 from torch import nn
 
-from .dense_detector import INVALID, clip_to_image, coder_problem, nms_problem, top_candidates
-from .ops import nms, roi_align
-
-#: The box heads of a ``StandardRoIHead`` the exporter supports, by class
-#: name: each uses ``BBoxHead.predict_by_feat`` unchanged.
-SUPPORTED_BBOX_HEADS = ('BBoxHead', 'ConvFCBBoxHead', 'Shared2FCBBoxHead',
-                        'Shared4Conv1FCBBoxHead')
+from .ops import roi_align
+from .postprocess import (
+    INVALID,
+    clip_to_image,
+    coder_problem,
+    dense_detections,
+    head_kind,
+    nms_problem,
+    nms_top_k,
+)
 
 
 def two_stage_problem(detector):
@@ -44,19 +45,17 @@ def two_stage_problem(detector):
         when the detector is supported.
     """
     from mmcv.ops import RoIAlign
-    from mmdet.models.dense_heads import RPNHead
-    from mmdet.models.roi_heads import SingleRoIExtractor, StandardRoIHead, bbox_heads
+    from mmdet.models.roi_heads import SingleRoIExtractor, StandardRoIHead
     rpn, roi = getattr(detector, 'rpn_head', None), detector.roi_head
     if rpn is None:
         return f'{type(detector).__name__} without an rpn_head'
-    if type(rpn) is not RPNHead:
+    if head_kind(rpn) != 'rpn':
         return type(rpn).__name__
     if type(roi) is not StandardRoIHead or roi.with_shared_head:
         return type(roi).__name__
     bbox_head = roi.bbox_head
-    if type(bbox_head) not in tuple(getattr(bbox_heads, name)
-                                    for name in SUPPORTED_BBOX_HEADS) \
-            or bbox_head.custom_cls_channels or not bbox_head.with_reg:
+    if head_kind(bbox_head) != 'roi' or bbox_head.custom_cls_channels or \
+            not bbox_head.with_reg:
         return type(bbox_head).__name__
     problem = coder_problem(rpn) or coder_problem(bbox_head)
     if problem:
@@ -105,59 +104,14 @@ class TwoStageDetectorExport(nn.Module):
 
     def forward(self, x, image_size):
         feats = self.detector.extract_feat(x)
-        proposals, valid = self._proposals(feats, image_size)
+        # RPN: proposals by decreasing score (N, P, 4), which are valid
+        proposals, levels, _ = dense_detections(self.rpn_head, self.rpn_head(feats),
+                                                image_size, rpn=True)
+        proposals, valid = proposals[..., :4], levels >= 0
         dets, labels = self._detections(feats, proposals, valid, image_size)
         if not self.with_mask:
             return dets, labels
         return dets, labels, self._masks(feats, dets, labels)
-
-    def _proposals(self, feats, image_size):
-        """(N, P, 4) RPN proposals by decreasing score, (N, P) valid:
-        ``RPNHead._predict_by_feat_single`` and ``_bbox_post_process``
-        (``batched_nms`` with the levels as classes), batched."""
-        head = self.rpn_head
-        cfg = head.test_cfg
-        cls_scores, bbox_preds = head(feats)
-        priors = head.prior_generator.grid_priors(
-            [score.shape[-2:] for score in cls_scores],
-            dtype=cls_scores[0].dtype, device=cls_scores[0].device)
-        boxes, scores, levels = [], [], []
-        for level, (cls_score, bbox_pred, prior) in enumerate(
-                zip(cls_scores, bbox_preds, priors)):
-            batch = cls_score.shape[0]
-            logits = cls_score.permute(0, 2, 3, 1).reshape(
-                batch, -1, head.cls_out_channels)
-            if head.use_sigmoid_cls:
-                score = logits[..., 0].sigmoid()
-            else:
-                score = logits.softmax(-1)[..., 0]
-            top, index = top_candidates(score, cfg.get('nms_pre', -1))
-            deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
-            deltas = deltas.gather(1, index[..., None].expand(-1, -1, 4))
-            decoded = head.bbox_coder.decode(prior[index].reshape(-1, 4),
-                                             deltas.reshape(-1, 4))
-            boxes.append(decoded.reshape(batch, -1, 4))
-            scores.append(top)
-            levels.append(torch.full_like(index[0], level))
-        boxes = clip_to_image(torch.cat(boxes, 1), image_size)
-        scores, levels = torch.cat(scores, 1), torch.cat(levels)
-        if cfg.get('min_bbox_size', -1) >= 0:
-            size = boxes[..., 2:] - boxes[..., :2]
-            scores = torch.where((size > cfg.min_bbox_size).all(-1), scores,
-                                 INVALID)
-        level_ids = torch.arange(len(cls_scores), device=scores.device)
-        level_scores = torch.where(
-            levels[None, None, :] == level_ids[None, :, None],
-            scores[:, None, :], INVALID)
-        kept = nms(boxes, level_scores, cfg.max_per_img,
-                   cfg.nms.iou_threshold, INVALID / 2)
-        b, c, i = kept.unbind(1)
-        kept_scores = torch.full_like(scores, INVALID).index_put(
-            (b, i), level_scores[b, c, i])
-        top, index = kept_scores.topk(
-            torch.sym_min(kept_scores.shape[1], cfg.max_per_img), dim=1)
-        proposals = boxes.gather(1, index[..., None].expand(-1, -1, 4))
-        return proposals, top > INVALID / 2
 
     def _detections(self, feats, proposals, valid, image_size):
         """Box head on the valid proposals, per-class NMS, top K:
@@ -188,27 +142,8 @@ class TwoStageDetectorExport(nn.Module):
         box_grid = clip_to_image(box_grid.reshape(batch, -1, 4),
                                  image_size).reshape(
             batch, num_proposals, num_reg, 4).expand(-1, -1, num_classes, -1)
-        class_boxes = box_grid.transpose(1, 2)  # (N, C, P, 4)
-        class_scores = score_grid.transpose(1, 2)  # (N, C, P)
-        kept = nms(class_boxes.reshape(-1, num_proposals, 4),
-                   class_scores.reshape(-1, 1, num_proposals),
-                   cfg.max_per_img, cfg.nms.iou_threshold, cfg.score_thr)
-        image_class, _, p = kept.unbind(1)
-        n, c = image_class // num_classes, image_class % num_classes
-        kept_scores = torch.full_like(class_scores, INVALID).index_put(
-            (n, c, p), class_scores[n, c, p])
-        # Top-k over (class, proposal) pairs plus K padding entries.
-        k = cfg.max_per_img
-        top, index = torch.cat([
-            kept_scores.reshape(batch, -1),
-            kept_scores.new_full((batch, k), INVALID)], 1).topk(k, dim=1)
-        flat_boxes = torch.cat([class_boxes.reshape(batch, -1, 4),
-                                class_boxes.new_zeros((batch, k, 4))], 1)
-        top_boxes = flat_boxes.gather(1, index[..., None].expand(-1, -1, 4))
-        is_valid = top > INVALID / 2
-        dets = torch.where(is_valid[..., None],
-                           torch.cat([top_boxes, top[..., None]], -1), 0.)
-        labels = torch.where(is_valid, index // num_proposals, -1)
+        dets, labels, _ = nms_top_k(box_grid.transpose(1, 2), score_grid.transpose(1, 2),
+                                    cfg.max_per_img, cfg.nms.iou_threshold, cfg.score_thr)
         return dets, labels
 
     def _masks(self, feats, dets, labels):
