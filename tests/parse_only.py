@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import runpy
 import sys
 
