@@ -96,17 +96,17 @@ def test_toy_config_predicts_masks(path):
 
 def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
     # As RTMDet's (tests/test_rtmdet.py): the loss over the same 8 training
-    # images (160 px, batch 2, polygon masks) after 10 and after 40 iterations.
+    # images (128 px, batch 2, polygon masks) after 5 and after 25 iterations.
     cfg = Config.fromfile(INS_TOY)
     cfg.merge_from_dict(toy_options(toy_coco))
     for step in cfg.train_dataloader.dataset.pipeline:
         if step.type in ('Resize', 'Pad'):
-            step.update({'scale' if step.type == 'Resize' else 'size': (160, 160)})
-    short_seeded_run(cfg, 40, tmp_path)
+            step.update({'scale' if step.type == 'Resize' else 'size': (128, 128)})
+    short_seeded_run(cfg, 25, tmp_path)
     runner = Runner.from_cfg(cfg)
     training_set = list(runner.train_dataloader)
     assert len(training_set) == 4
-    recorder = TrainingSetLossAt(training_set, 10)
+    recorder = TrainingSetLossAt(training_set, 5)
     runner.register_hook(recorder)
     runner.train()
     assert mean_loss(runner.model, training_set) < 0.9 * recorder.loss
