@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file
 from mmevit.engine import StrictLoadRunner, build_runner, load_model_checkpoint
+from mmevit.engine.runner import with_checked_coco
 from mmevit.errors import ConfigError, DataError
 from mmevit.models import EfficientViT
 from mmevit.tools import (
@@ -477,11 +478,12 @@ def test_configs_of_every_arch_pass_the_channel_check():
         check_model_channels(MODELS.build(cfg.model))
 
 
-def test_annotations_mmdet_drops_are_counted_in_one_warning(broken_coco,
-                                                            tmp_path):
+def test_annotations_mmdet_drops_are_counted_in_one_warning(
+        broken_coco, tmp_path, monkeypatch):
     """Boxes of negative width or zero height and unknown category_ids:
-    one warning per file, in the run's log, with counts equal to what
-    mmdet's CocoDataset really drops (train and test runs alike)."""
+    one warning per loaded file, in the run's log, with counts equal to
+    what mmdet's CocoDataset really drops (train and test loaders alike),
+    counted while mmdet loads the file: it is opened once."""
     ann_file = broken_coco['val_ann_file']
     with open(ann_file) as f:
         coco = json.load(f)
@@ -499,12 +501,37 @@ def test_annotations_mmdet_drops_are_counted_in_one_warning(broken_coco,
                 "mmdet's CocoDataset when it loads them: 2 with a box of "
                 'width or height < 1 px (negative too) or outside its image; '
                 '1 with a category_id not listed in its categories')
-    for phase in ('train', 'test'):
-        cfg.work_dir = str(tmp_path / phase)
+    opened = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg.work_dir = str(tmp_path / loader)
         runner = StrictLoadRunner.from_cfg(cfg)
-        with explain_data_errors(cfg, phase):
-            pass
+        opened.clear()
+        monkeypatch.setattr('builtins.open', counting_open)
+        runner.build_dataloader(cfg[loader])
+        monkeypatch.undo()
+        assert opened.count(ann_file) == 1, opened
         [log] = glob.glob(osp.join(cfg.work_dir, runner.timestamp, '*.log'))
         warnings = [line for line in open(log) if 'dropped by mmdet' in line]
         assert len(warnings) == 1 and 'WARNING' in warnings[0], warnings
         assert warnings[0].rstrip().endswith(expected)
+
+
+def test_dataset_wrappers_load_checked_coco_datasets():
+    """The runner loads every CocoDataset of a config, inside wrappers too,
+    as mmevit.CheckedCocoDataset; other types stay."""
+    dataset = dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=2,
+             dataset=dict(type='CocoDataset', ann_file='a.json')),
+        dict(type='mmdet.CocoDataset', ann_file='b.json'),
+        dict(type='LVISV1Dataset', ann_file='c.json')])
+    checked = with_checked_coco(dataset)
+    assert [checked['datasets'][0]['dataset']['type'],
+            checked['datasets'][1]['type'], checked['datasets'][2]['type']] \
+        == ['mmevit.CheckedCocoDataset'] * 2 + ['LVISV1Dataset']
+    assert dataset['datasets'][1]['type'] == 'mmdet.CocoDataset'
