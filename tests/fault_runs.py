@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -66,20 +67,36 @@ def train_env(**extra):
         [ROOT, os.environ.get('PYTHONPATH', '')]), **extra)
 
 
+def start(argv, log_dir, env=None):
+    """Start ``argv`` from the repository root; returns the process. Its
+    stdout and stderr go to a file in ``log_dir`` (a pipe would stay open
+    while the data-loader workers of a killed run live on), named by
+    ``process.output_path``."""
+    fd, output_path = tempfile.mkstemp(suffix='.log', dir=log_dir)
+    with os.fdopen(fd, 'w') as output:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env or train_env(),
+                                   stdout=output, stderr=subprocess.STDOUT)
+    process.output_path = output_path
+    return process
+
+
 def start_training(config, work_dir, *extra, env=None):
     """Start ``python tools/train.py CONFIG --work-dir WORK_DIR EXTRA`` as
-    a user does; returns the process (stdout and stderr piped together)."""
-    return subprocess.Popen(
-        [sys.executable, 'tools/train.py', config, '--work-dir',
-         str(work_dir), *map(str, extra)], cwd=ROOT, env=env or train_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    a user does (see :func:`start`)."""
+    return start([sys.executable, 'tools/train.py', config, '--work-dir',
+                  str(work_dir), *map(str, extra)],
+                 osp.dirname(osp.abspath(work_dir)), env)
+
+
+def output_of(process):
+    with open(process.output_path) as f:
+        return f.read()
 
 
 def train(config, work_dir, *extra, env=None):
     """Run tools/train.py to its end; returns (exit status, output)."""
-    process = start_training(config, work_dir, *extra, env=env)
-    output, _ = process.communicate(timeout=TIMEOUT)
-    return process.returncode, output
+    [result] = finish([start_training(config, work_dir, *extra, env=env)])
+    return result
 
 
 def start_ranks(config, work_dir, *extra, world_size=2, env=None):
@@ -99,9 +116,9 @@ def start_ranks(config, work_dir, *extra, world_size=2, env=None):
 
 
 def finish(processes):
-    """Wait for ``processes``; returns their (exit status, output)s."""
-    return [(p.communicate(timeout=TIMEOUT)[0], p.returncode)[::-1]
-            for p in processes]
+    """Wait for ``processes`` (not for the children they leave); returns
+    their (exit status, output)s."""
+    return [(p.wait(timeout=TIMEOUT), output_of(p)) for p in processes]
 
 
 def wait_for(paths, process=None):
@@ -111,7 +128,7 @@ def wait_for(paths, process=None):
     while not all(osp.exists(p) for p in paths):
         if process is not None and process.poll() is not None:
             raise AssertionError(f'the run ended ({process.returncode}) '
-                                 f'before {paths}:\n{process.stdout.read()}')
+                                 f'before {paths}:\n{output_of(process)}')
         assert time.monotonic() < deadline, f'no {paths}'
         time.sleep(0.01)
 

@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from mmevit.checkpoint import load_checkpoint_file
 from mmevit.tools import exclusive_work_dir, replace_sync_bn
-from tests.fault_runs import start_training, train, train_env, write_config
+from tests.fault_runs import finish, start_training, train, train_env, write_config
 from tests.helpers import ROOT, run_tool_in_process
 
 register_all_modules(init_default_scope=True)
@@ -82,9 +82,10 @@ def test_run_killed_with_workers_resumes_at_once(toy_coco, tmp_path, fault):
             "'tests.fault_hooks'", "'tests.fault_hooks', "
             "'tests.kill_during_save_hook'")
         open(config, 'w').write(config_text)
-    killed = start_training(config, work_dir, env=env)
-    output, _ = killed.communicate(timeout=300)
-    assert killed.returncode == -signal.SIGKILL, output[-3000:]
+    [(status, output)] = finish([start_training(config, work_dir, env=env)])
+    with exclusive_work_dir(str(work_dir)):  # what --resume does first
+        pass
+    assert status == -signal.SIGKILL, output[-3000:]
     if fault.startswith('save'):
         open(config, 'w').write(config_text.replace(
             "dict(type='KillDuringSaveHook', save_index=2)", ''))

@@ -15,6 +15,7 @@ from mmevit.engine import PREEMPTED_EXIT_STATUS
 from tests.fault_runs import (
     assert_same_weights,
     finish,
+    start,
     start_ranks,
     start_training,
     train,
@@ -128,11 +129,9 @@ def test_two_nodes_on_one_machine_train_and_save(toy_coco, tmp_path):
     config = write_config(tmp_path / 'toy.py', toy_coco, images=4, epochs=1)
     env = train_env(NNODES='2', MASTER_ADDR='127.0.0.1', PORT=str(free_port()),
                     PYTHON=sys.executable)
-    nodes = [subprocess.Popen(
-        ['bash', 'tools/dist_train.sh', config, '1', '--work-dir',
-         str(tmp_path / 'work')], cwd=ROOT, env=dict(env, NODE_RANK=str(rank)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for rank in range(2)]
+    nodes = [start(['bash', 'tools/dist_train.sh', config, '1', '--work-dir',
+                    str(tmp_path / 'work')], tmp_path,
+                   dict(env, NODE_RANK=str(rank))) for rank in range(2)]
     results = finish(nodes)
     assert [status for status, _ in results] == [0, 0], \
         results[0][1][-3000:] + results[1][1][-3000:]
