@@ -22,31 +22,39 @@ BAD_BOX = ('with a box of width or height < 1 px (negative too) or outside '
 UNLISTED_CATEGORY = 'with a category_id not listed in its categories'
 
 
-def drop_reason(ann, img, category_ids):
-    """Why mmdet's ``CocoDataset.parse_data_info`` skips annotation ``ann``
-    of image ``img`` silently, or None when it keeps it or skips it on
-    purpose (``ignore``). ``category_ids`` are the file's categories.
+def count_drops(anns, img, category_ids, counts):
+    """Add to ``counts`` (reason -> number) the annotations ``anns`` of
+    image ``img`` (None: not listed in the file) that mmdet's
+    ``CocoDataset.parse_data_info`` skips silently; those with ``ignore``
+    are skipped on purpose and not counted. ``category_ids`` are the file's
+    categories.
 
     The box test is mmdet's: a box is kept when it overlaps its image, its
     ``area`` is positive and its width and height are at least 1 px.
     """
-    if ann.get('ignore', False):
-        return None
     if img is None:
-        return UNLISTED_IMAGE
-    x1, y1, w, h = ann['bbox']
-    inter_w = max(0, min(x1 + w, img['width']) - max(x1, 0))
-    inter_h = max(0, min(y1 + h, img['height']) - max(y1, 0))
-    if (inter_w * inter_h == 0 or ann.get('area', w * h) <= 0 or w < 1
-            or h < 1):
-        return BAD_BOX
-    if ann.get('category_id') not in category_ids:
-        return UNLISTED_CATEGORY
-    return None
+        unlisted = sum(1 for ann in anns if not ann.get('ignore', False))
+        if unlisted:
+            counts[UNLISTED_IMAGE] = counts.get(UNLISTED_IMAGE, 0) + unlisted
+        return
+    width, height = img['width'], img['height']
+    for ann in anns:  # one loop per image: this runs for every annotation
+        if ann.get('ignore', False):
+            continue
+        x1, y1, w, h = ann['bbox']
+        if (w < 1 or h < 1 or ann.get('area', w * h) <= 0
+                or min(x1 + w, width) <= max(x1, 0)
+                or min(y1 + h, height) <= max(y1, 0)):
+            why = BAD_BOX
+        elif ann.get('category_id') not in category_ids:
+            why = UNLISTED_CATEGORY
+        else:
+            continue
+        counts[why] = counts.get(why, 0) + 1
 
 
 def dropped_annotations_message(path, counts, total):
-    """The warning for ``counts`` (by :func:`drop_reason`) of the
+    """The warning for ``counts`` (by :func:`count_drops`) of the
     ``total`` annotations of file ``path``."""
     reasons = '; '.join(f'{n} {why}' for why, n in counts.items())
     return (f'{path}: {sum(counts.values())} of its {total} annotations are '
@@ -56,7 +64,7 @@ def dropped_annotations_message(path, counts, total):
 @DATASETS.register_module()
 class CheckedCocoDataset(CocoDataset):
     """mmdet's :class:`CocoDataset` that counts the annotations mmdet drops
-    silently (:func:`drop_reason`) as it parses them, and on the main
+    silently (:func:`count_drops`) as it parses them, and on the main
     process logs one warning per load with the counts and the file. Takes
     CocoDataset's arguments and loads the same data list."""
 
@@ -69,20 +77,14 @@ class CheckedCocoDataset(CocoDataset):
                 logger='current', level=logging.WARNING)
         return data_list
 
-    def _count(self, why):
-        self._drop_counts[why] = self._drop_counts.get(why, 0) + 1
-
     def parse_data_info(self, raw_data_info):
         if self._file_categories is None:  # first image: self.coco is loaded
             self._file_categories = set(self.coco.cats)
             self._num_annotations = len(self.coco.anns)
-            for ann in self.coco.anns.values():
-                if ann.get('image_id') not in self.coco.imgs and not ann.get(
-                        'ignore', False):
-                    self._count(UNLISTED_IMAGE)
-        img = raw_data_info['raw_img_info']
-        for ann in raw_data_info['raw_ann_info']:
-            why = drop_reason(ann, img, self._file_categories)
-            if why:
-                self._count(why)
+            count_drops([ann for ann in self.coco.anns.values()
+                         if ann.get('image_id') not in self.coco.imgs], None,
+                        self._file_categories, self._drop_counts)
+        count_drops(raw_data_info['raw_ann_info'],
+                    raw_data_info['raw_img_info'], self._file_categories,
+                    self._drop_counts)
         return super().parse_data_info(raw_data_info)

@@ -27,7 +27,7 @@ import numpy as np
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 
-from mmevit.engine.coco_check import CheckedCocoDataset, drop_reason
+from mmevit.engine.coco_check import CheckedCocoDataset, count_drops
 
 
 def positive_int(text):
@@ -45,8 +45,9 @@ def parse_args(argv=None):
                         help='polygon points per annotation (default 24)')
     parser.add_argument('--repeats', type=positive_int, default=1,
                         help='timings of each kind, in turns (default 1)')
-    parser.add_argument('--out', help='keep the generated file here '
-                        '(default: a temporary file, removed at the end)')
+    parser.add_argument('--out', help='keep the generated file here, or '
+                        'reuse it if it exists (default: a temporary file, '
+                        'removed at the end)')
     return parser.parse_args(argv)
 
 
@@ -83,7 +84,8 @@ def make_coco_file(path, images, annotations, points, seed=0):
 
 def load_seconds(dataset_type, path):
     """Seconds of ``dataset_type``'s ``load_data_list`` of ``path``."""
-    dataset = dataset_type(ann_file=path, data_root='', lazy_init=True,
+    dataset = dataset_type(ann_file=path, data_root='',
+                           data_prefix=dict(img=''), lazy_init=True,
                            pipeline=[])
     start = time.perf_counter()
     dataset.load_data_list()
@@ -101,12 +103,12 @@ def counting_seconds(path):
                   coco.load_anns(coco.get_ann_ids(img_ids=[img_id])))
                  for img_id in coco.get_img_ids()]  # as mmdet passes them
     start = time.perf_counter()
-    categories = set(coco.cats)
-    dropped = sum(1 for ann in coco.anns.values()
-                  if ann.get('image_id') not in coco.imgs)
+    categories, counts = set(coco.cats), {}
+    count_drops([ann for ann in coco.anns.values()
+                 if ann.get('image_id') not in coco.imgs], None, categories,
+                counts)
     for img, anns in per_image:
-        for ann in anns:
-            dropped += drop_reason(ann, img, categories) is not None
+        count_drops(anns, img, categories, counts)
     seconds = time.perf_counter() - start
     del coco, per_image
     gc.collect()
@@ -117,11 +119,12 @@ def main(argv=None):
     args = parse_args(argv)
     folder = None if args.out else tempfile.mkdtemp()
     path = args.out or osp.join(folder, 'instances_generated.json')
-    start = time.perf_counter()
-    make_coco_file(path, args.images, args.annotations, args.points)
-    print(f'generated {path}: {osp.getsize(path) / 1e6:.0f} MB, '
-          f'{args.images} images, {args.annotations} annotations '
-          f'({time.perf_counter() - start:.0f} s)', flush=True)
+    if not osp.isfile(path):
+        start = time.perf_counter()
+        make_coco_file(path, args.images, args.annotations, args.points)
+        print(f'generated {args.images} images, {args.annotations} '
+              f'annotations in {time.perf_counter() - start:.0f} s')
+    print(f'{path}: {osp.getsize(path) / 1e6:.0f} MB', flush=True)
     times = {'mmdet CocoDataset load': [], 'mmevit CheckedCocoDataset load':
              [], 'check alone (counting pass)': []}
     try:
