@@ -42,9 +42,10 @@ def count_drops(anns, img, category_ids, counts):
         if ann.get('ignore', False):
             continue
         x1, y1, w, h = ann['bbox']
-        if (w < 1 or h < 1 or ann.get('area', w * h) <= 0
-                or min(x1 + w, width) <= max(x1, 0)
-                or min(y1 + h, height) <= max(y1, 0)):
+        # with w, h >= 1, the box overlaps the image iff it starts before
+        # the image's end and ends after its start
+        if (w < 1 or h < 1 or x1 >= width or y1 >= height or x1 + w <= 0
+                or y1 + h <= 0 or ann.get('area', w * h) <= 0):
             why = BAD_BOX
         elif ann.get('category_id') not in category_ids:
             why = UNLISTED_CATEGORY
