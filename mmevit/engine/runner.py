@@ -1,4 +1,5 @@
-"""The Runner of mmevit's tools: mmengine's, with strict checkpoint loading."""
+"""The Runner of mmevit's tools: mmengine's, with strict checkpoint loading,
+exactly resumable epoch-based training and the COCO annotation check."""
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import EpochBasedTrainLoop, Runner
 
