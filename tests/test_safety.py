@@ -10,6 +10,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -18,6 +20,8 @@ from safetensors.torch import save_file
 
 from mmevit.checkpoint import CheckpointError, load_checkpoint_file
 from mmevit.engine import StrictLoadRunner, build_runner, load_model_checkpoint
+from mmevit.engine.coco_check import count_drops
+from mmevit.engine.runner import with_checked_coco
 from mmevit.errors import ConfigError, DataError
 from mmevit.models import EfficientViT
 from mmevit.tools import (
@@ -477,11 +481,12 @@ def test_configs_of_every_arch_pass_the_channel_check():
         check_model_channels(MODELS.build(cfg.model))
 
 
-def test_annotations_mmdet_drops_are_counted_in_one_warning(broken_coco,
-                                                            tmp_path):
+def test_annotations_mmdet_drops_are_counted_in_one_warning(
+        broken_coco, tmp_path, monkeypatch):
     """Boxes of negative width or zero height and unknown category_ids:
-    one warning per file, in the run's log, with counts equal to what
-    mmdet's CocoDataset really drops (train and test runs alike)."""
+    one warning per loaded file, in the run's log, with counts equal to
+    what mmdet's CocoDataset really drops (train and test loaders alike),
+    counted while mmdet loads the file: it is opened once."""
     ann_file = broken_coco['val_ann_file']
     with open(ann_file) as f:
         coco = json.load(f)
@@ -499,12 +504,75 @@ def test_annotations_mmdet_drops_are_counted_in_one_warning(broken_coco,
                 "mmdet's CocoDataset when it loads them: 2 with a box of "
                 'width or height < 1 px (negative too) or outside its image; '
                 '1 with a category_id not listed in its categories')
-    for phase in ('train', 'test'):
-        cfg.work_dir = str(tmp_path / phase)
+    opened = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg.work_dir = str(tmp_path / loader)
         runner = StrictLoadRunner.from_cfg(cfg)
-        with explain_data_errors(cfg, phase):
-            pass
+        opened.clear()
+        monkeypatch.setattr('builtins.open', counting_open)
+        runner.build_dataloader(cfg[loader])
+        monkeypatch.undo()
+        assert opened.count(ann_file) == 1, opened
         [log] = glob.glob(osp.join(cfg.work_dir, runner.timestamp, '*.log'))
         warnings = [line for line in open(log) if 'dropped by mmdet' in line]
         assert len(warnings) == 1 and 'WARNING' in warnings[0], warnings
         assert warnings[0].rstrip().endswith(expected)
+
+
+def test_dataset_wrappers_load_checked_coco_datasets():
+    """The runner loads every CocoDataset of a config, inside wrappers too,
+    as mmevit.CheckedCocoDataset; other types stay."""
+    dataset = dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=2,
+             dataset=dict(type='CocoDataset', ann_file='a.json')),
+        dict(type='mmdet.CocoDataset', ann_file='b.json'),
+        dict(type='LVISV1Dataset', ann_file='c.json')])
+    checked = with_checked_coco(dataset)
+    assert [checked['datasets'][0]['dataset']['type'],
+            checked['datasets'][1]['type'], checked['datasets'][2]['type']] \
+        == ['mmevit.CheckedCocoDataset'] * 2 + ['LVISV1Dataset']
+    assert dataset['datasets'][1]['type'] == 'mmdet.CocoDataset'
+
+
+def near(values):
+    """Floats, mostly from ``values`` (on and next to the edges of the
+    test's images)."""
+    return st.one_of(st.sampled_from(values), st.floats(
+        -20, 20, allow_nan=False).map(lambda v: round(v, 1)))
+
+
+edge = near([-5., -1., -0.5, 0., 4., 5., 9., 10., 11.])
+length = near([-1., 0., 0.5, 1., 2., 5.])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(anns=st.lists(st.fixed_dictionaries(
+    {'bbox': st.tuples(edge, edge, length, length).map(list),
+     'area': st.sampled_from([-1., 0., 5., 100.]),
+     'category_id': st.sampled_from([1, 2, 3, 99]),
+     'iscrowd': st.sampled_from([0, 1])},
+    optional={'ignore': st.booleans()}), max_size=12),
+    size=st.sampled_from([(5, 10), (10, 5)]))
+def test_drop_counts_equal_what_mmdet_drops(anns, size):
+    """For any boxes (outside the image, negative, tiny), areas, category
+    ids and ignore flags, the counted annotations are exactly those mmdet's
+    CocoDataset.parse_data_info leaves out, ``ignore`` ones aside."""
+    dataset = DATASETS.build(dict(type='CocoDataset', ann_file='x.json',
+                                  data_prefix=dict(img=''), lazy_init=True,
+                                  pipeline=[]))
+    dataset.cat_ids, dataset.cat2label = [1, 2, 3], {1: 0, 2: 1, 3: 2}
+    img = dict(id=1, file_name='a.jpg', width=size[0], height=size[1],
+               img_id=1)
+    anns = [dict(ann, id=i, image_id=1) for i, ann in enumerate(anns)]
+    kept = dataset.parse_data_info(dict(raw_ann_info=anns,
+                                        raw_img_info=img))['instances']
+    counts = {}
+    count_drops(anns, img, {1, 2, 3}, counts)
+    ignored = sum(1 for ann in anns if ann.get('ignore', False))
+    assert sum(counts.values()) == len(anns) - ignored - len(kept)

@@ -5,7 +5,7 @@ import sys
 
 from mmengine.logging import print_log
 
-from mmevit.engine import build_runner
+from mmevit.engine import TrainingPreempted, build_runner
 from mmevit.tools import (
     check_model_channels,
     end_distributed,
@@ -15,8 +15,13 @@ from mmevit.tools import (
     replace_sync_bn,
     use_safe_checkpoint_hook,
 )
-from mmevit.tools.cli import add_runner_arguments, exit_on_user_error, parse_runner_args
-from mmevit.tools.config_options import runner_config
+from mmevit.tools.cli import (
+    add_runner_arguments,
+    exit_on_user_error,
+    exit_preempted,
+    parse_runner_args,
+)
+from mmevit.tools.config_options import runner_config, use_preemption_hook
 
 
 def parse_args():
@@ -30,6 +35,11 @@ def parse_args():
                         help='automatic mixed precision training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual batch size')
+    parser.add_argument(
+        '--preempt-signal', action='append', default=[], metavar='SIGNAL',
+        help='a signal that, like SIGTERM, makes the run save a checkpoint '
+        'after the current iteration and exit with status 75 (e.g. USR1 '
+        'for Slurm\'s --signal=USR1@90); repeatable')
     add_runner_arguments(parser)
     return parse_runner_args(parser)
 
@@ -46,6 +56,7 @@ def build_cfg(args):
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     use_safe_checkpoint_hook(cfg)
+    use_preemption_hook(cfg, ['SIGTERM', *args.preempt_signal])
     if args.launcher == 'none' and replace_sync_bn(cfg.model):
         print_log('single process: SyncBN replaced by BN', logger='current')
     elif args.launcher != 'none':
@@ -54,10 +65,15 @@ def build_cfg(args):
 
 
 def train(cfg):
+    """Train; return the message of a preempted run, else None."""
     runner = build_runner(cfg)
     check_model_channels(runner.model)
     with explain_data_errors(cfg, 'train'):
-        runner.train()
+        try:
+            runner.train()
+        except TrainingPreempted as err:
+            return str(err)
+    return None
 
 
 def main():
@@ -65,8 +81,10 @@ def main():
     with exit_on_user_error():
         cfg = build_cfg(args)
         with exclusive_work_dir(cfg.work_dir):
-            train(cfg)
+            preempted = train(cfg)
     end_distributed()  # the runner is out of scope
+    if preempted:
+        exit_preempted(preempted)
 
 
 if __name__ == '__main__':

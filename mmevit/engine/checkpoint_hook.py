@@ -40,6 +40,28 @@ def write_text_atomically(path, text):
     replace_atomically(tmp_path, path)
 
 
+def record_last_checkpoint(work_dir, checkpoint):
+    """Name the complete ``checkpoint`` in ``work_dir/last_checkpoint``
+    (atomically), as ``--resume`` without a path reads it.
+
+    Raises:
+        CheckpointError: The disk has no room for the file; names it and
+            the checkpoint, which is complete.
+    """
+    path = osp.join(work_dir, 'last_checkpoint')
+    try:
+        write_text_atomically(path, checkpoint)
+    except OSError as err:
+        if err.errno not in NO_ROOM:
+            raise
+        if osp.isfile(f'{path}.tmp'):
+            os.remove(f'{path}.tmp')
+        raise CheckpointError(
+            f'no room to write {path} ({os.strerror(err.errno)}): the '
+            f'checkpoint {checkpoint} is complete but not recorded there; '
+            f'free some space and resume with --resume {checkpoint}') from err
+
+
 def last_complete_checkpoint(work_dir):
     """The checkpoint named by ``work_dir/last_checkpoint``, or None."""
     path = osp.join(work_dir, 'last_checkpoint')
@@ -81,6 +103,43 @@ def no_room_message(path, tmp_path, previous, err):
             f'file was removed{kept}')
 
 
+def save_checkpoint_atomically(runner, out_dir, filename, **kwargs):
+    """``runner.save_checkpoint`` to ``out_dir/filename`` under a temporary
+    name, renamed into place when complete and then recorded in
+    ``last_checkpoint`` (:func:`record_last_checkpoint`). Call it on every
+    process; the main process writes.
+
+    Args:
+        runner (Runner): The runner.
+        out_dir (str): Local folder of the checkpoint.
+        filename (str): Its file name.
+        **kwargs: More arguments of ``runner.save_checkpoint``.
+
+    Returns:
+        bool: Whether this process wrote the checkpoint (the main one).
+
+    Raises:
+        CheckpointError: The disk has no room for it (see
+            :func:`no_room_message`).
+    """
+    path = osp.join(out_dir, filename)
+    tmp_name = f'.{filename}.tmp'
+    try:
+        runner.save_checkpoint(out_dir, tmp_name, **kwargs)
+    except Exception as err:
+        if no_room_error(err) is None:
+            raise
+        raise CheckpointError(no_room_message(
+            path, osp.join(out_dir, tmp_name),
+            last_complete_checkpoint(runner.work_dir),
+            no_room_error(err))) from err
+    if not is_main_process():
+        return False
+    replace_atomically(osp.join(out_dir, tmp_name), path)
+    record_last_checkpoint(runner.work_dir, path)
+    return True
+
+
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's :class:`CheckpointHook`, crash-safe on local disks.
@@ -115,26 +174,15 @@ class SafeCheckpointHook(CheckpointHook):
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        tmp_name = f'.{filename}.tmp'
-        try:
-            runner.save_checkpoint(
-                self.out_dir, tmp_name, self.file_client_args,
-                save_optimizer=self.save_optimizer,
-                save_param_scheduler=self.save_param_scheduler, meta=meta,
-                by_epoch=self.by_epoch, backend_args=self.backend_args,
-                **self.args)
-        except Exception as err:
-            if no_room_error(err) is None:
-                raise
-            raise CheckpointError(no_room_message(
-                self.last_ckpt, osp.join(self.out_dir, tmp_name),
-                last_complete_checkpoint(runner.work_dir),
-                no_room_error(err))) from err
-        if not is_main_process():
+        saved = save_checkpoint_atomically(
+            runner, self.out_dir, filename,
+            file_client_args=self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            **self.args)
+        if not saved:
             return
-        replace_atomically(osp.join(self.out_dir, tmp_name), self.last_ckpt)
-        write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'),
-                              self.last_ckpt)
         for old_step in outdated:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old_step))
             if osp.isfile(path):

@@ -8,6 +8,7 @@ import sys
 
 from mmengine.config import DictAction
 
+from ..engine import PREEMPTED_EXIT_STATUS
 from ..errors import ConfigError, MMEvitError
 
 #: Errors caused by the user's input: mmevit's own error types (bad config
@@ -28,6 +29,14 @@ def exit_on_user_error():
             raise
         print(f'error: {err}', file=sys.stderr)
         sys.exit(2)
+
+
+def exit_preempted(message):
+    """End a run stopped by a preemption signal (its checkpoint saved, see
+    :class:`~mmevit.engine.PreemptionHook`): ``message`` on stderr, exit
+    status :data:`~mmevit.engine.PREEMPTED_EXIT_STATUS` (75)."""
+    print(message, file=sys.stderr)
+    sys.exit(PREEMPTED_EXIT_STATUS)
 
 
 def image_shape(text):

@@ -1,12 +1,13 @@
 """What the tools change in a config: ``--cfg-options`` merged with errors
 that name the option, launcher and work dir of a train/test run, SyncBN for
-single-process runs, the crash-safe checkpoint hook."""
+single-process runs, the crash-safe checkpoint hook, the preemption hook."""
 import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 from mmengine.hooks import CheckpointHook
 
-from ..engine import task_of
+from ..engine import PreemptionHook, task_of
+from ..engine.preemption import signal_number
 from ..errors import ConfigError
 
 
@@ -78,6 +79,25 @@ def replace_sync_bn(cfg_node):
         for value in cfg_node:
             count += replace_sync_bn(value)
     return count
+
+
+def use_preemption_hook(cfg, signals=('SIGTERM', )):
+    """Add a :class:`~mmevit.engine.PreemptionHook` for ``signals`` to the
+    config's ``custom_hooks`` (in place), unless it has one.
+
+    Raises:
+        ConfigError: A signal name is unknown; names it.
+    """
+    hooks = cfg.setdefault('custom_hooks', [])
+    if any(hook.get('type') in ('mmevit.PreemptionHook', 'PreemptionHook',
+                                PreemptionHook) for hook in hooks):
+        return
+    for name in signals:
+        try:
+            signal_number(name)
+        except ValueError as err:
+            raise ConfigError(f'--preempt-signal: {err}') from None
+    hooks.append(dict(type='mmevit.PreemptionHook', signals=list(signals)))
 
 
 def use_safe_checkpoint_hook(cfg):

@@ -1,4 +1,4 @@
-"""Errors and warnings that name the dataset file at fault.
+"""Errors that name the dataset file at fault.
 
 mmdet reports a broken COCO dataset deep inside its loaders: a file that is
 not JSON as ``Expecting value: line 1 column 1 (char 0)``, a training set
@@ -6,17 +6,14 @@ left empty by filtering as ``need at least one array to concatenate``, an
 empty image file as an OpenCV assertion. When a run fails, the datasets of
 the config are examined and the first problem found becomes the error.
 
-mmdet also drops some annotations without a word: boxes narrower or lower
-than 1 px (negative sizes included) or outside their image, and annotations
-whose ``category_id`` or ``image_id`` the file does not list. A run warns
-once per file with their counts.
+The annotations mmdet drops without a word are counted while mmdet loads
+the file (:mod:`mmevit.engine.coco_check`), not here: a second parse of a
+large annotation file would cost as much as mmdet's own.
 """
 import contextlib
 import json
-import logging
 import os.path as osp
 
-from mmengine.logging import print_log
 from mmengine.registry import DATASETS
 
 from ..errors import DataError, MMEvitError
@@ -33,11 +30,9 @@ _PHASE_LOADERS = {
 
 @contextlib.contextmanager
 def explain_data_errors(cfg, phase):
-    """Run a ``phase`` ('train' or 'test') of ``cfg``: first warn about the
-    annotations mmdet will drop (:func:`warn_dropped_annotations`), then
-    re-raise a failure as a :class:`DataError` naming the file when the
-    config's datasets show a problem; any other failure is left as it is."""
-    warn_dropped_annotations(cfg, phase)
+    """Run a ``phase`` ('train' or 'test') of ``cfg``: re-raise a failure as
+    a :class:`DataError` naming the file when the config's datasets show a
+    problem; any other failure is left as it is."""
     try:
         yield
     except MMEvitError:
@@ -63,66 +58,6 @@ def _phase_datasets(cfg, phase):
         if loader:
             for dataset in _leaf_datasets(loader.get('dataset')):
                 yield dataset, loader_key == 'train_dataloader'
-
-
-def warn_dropped_annotations(cfg, phase):
-    """Log one warning per COCO annotation file of ``phase`` in which mmdet
-    will drop annotations silently (see :func:`dropped_annotations`), with
-    the counts and the file. Files that cannot be read are left to the
-    errors of the run."""
-    seen = set()
-    for dataset, _ in _phase_datasets(cfg, phase):
-        path = _coco_path(dataset)
-        if path is None or path in seen or not osp.isfile(path):
-            continue
-        seen.add(path)
-        try:
-            with open(path) as f:
-                coco = json.load(f)
-            counts = dropped_annotations(coco)
-        except (ValueError, UnicodeDecodeError, TypeError, KeyError,
-                AttributeError):
-            continue
-        if counts:
-            reasons = '; '.join(f'{n} {why}' for why, n in counts.items())
-            print_log(f'{path}: {sum(counts.values())} of its '
-                      f'{len(coco["annotations"])} annotations are dropped '
-                      f'by mmdet\'s CocoDataset when it loads them: {reasons}',
-                      logger='current', level=logging.WARNING)
-
-
-def dropped_annotations(coco):
-    """Count the annotations of a COCO dict that mmdet's ``CocoDataset``
-    skips without a word, by reason (only reasons that occur).
-
-    The box test is mmdet's ``parse_data_info``: a box is kept when it
-    overlaps its image, its ``area`` is positive and its width and height
-    are at least 1 px.
-    """
-    images = {img['id']: img for img in coco['images']}
-    category_ids = {c['id'] for c in coco['categories']}
-    counts = {}
-
-    def count(why):
-        counts[why] = counts.get(why, 0) + 1
-
-    for ann in coco['annotations']:
-        if ann.get('ignore', False):  # dropped on purpose
-            continue
-        img = images.get(ann.get('image_id'))
-        if img is None:
-            count('with an image_id not listed in its images')
-            continue
-        x1, y1, w, h = ann['bbox']
-        inter_w = max(0, min(x1 + w, img['width']) - max(x1, 0))
-        inter_h = max(0, min(y1 + h, img['height']) - max(y1, 0))
-        if (inter_w * inter_h == 0 or ann.get('area', w * h) <= 0 or w < 1
-                or h < 1):
-            count('with a box of width or height < 1 px (negative too) or '
-                  'outside its image')
-        elif ann.get('category_id') not in category_ids:
-            count('with a category_id not listed in its categories')
-    return counts
 
 
 def _coco_path(dataset):

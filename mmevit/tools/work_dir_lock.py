@@ -4,6 +4,7 @@ Two runs on one ``--work-dir`` would overwrite each other's checkpoints and
 ``last_checkpoint`` (and, started in the same second, share a log folder).
 """
 import contextlib
+import errno
 import fcntl
 import os
 import os.path as osp
@@ -17,10 +18,16 @@ LOCK_NAME = '.train.lock'
 def exclusive_work_dir(work_dir):
     """Hold an exclusive lock on ``work_dir`` for the ``with`` block.
 
-    The lock is an ``flock`` on ``work_dir/.train.lock``: the system releases
-    it when the process ends in any way, SIGKILL included, so a killed run
-    never blocks the next one. Only the main process (``RANK`` 0) of a
-    distributed run takes it.
+    The lock is a POSIX record lock (``fcntl.lockf``) on
+    ``work_dir/.train.lock``. It belongs to the calling process alone:
+    forked children (data-loader workers) do not inherit it, and the system
+    releases it when that process ends in any way, SIGKILL included, so a
+    killed run never blocks the next one, even while its workers are still
+    winding down. (An ``flock`` would be shared with every forked worker and
+    outlive a killed parent.) Only the main process (``RANK`` 0) of a
+    distributed run takes it. The process must not open and close the lock
+    file elsewhere while it holds the lock: closing any descriptor of the
+    file releases a POSIX lock.
 
     Raises:
         ConfigError: Another process holds the lock; names the work dir and
@@ -33,8 +40,10 @@ def exclusive_work_dir(work_dir):
     path = osp.join(work_dir, LOCK_NAME)
     with open(path, 'a+') as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             lock.seek(0)
             holder = lock.read().strip() or 'unknown'
             raise ConfigError(
