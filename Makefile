@@ -14,7 +14,7 @@ INSTALL_INPUTS := scripts/install.sh scripts/check_stack.py setup.py $(STACK_FIL
 	requirements/analysis.txt
 INSTALL := VENV=$(CURDIR)/$(VENV) STACK_FILE=$(CURDIR)/$(STACK_FILE) bash scripts/install.sh
 
-.PHONY: install test lint demo
+.PHONY: install test test-faults lint demo
 
 # Always runs the (idempotent) installer.
 install:
@@ -30,8 +30,13 @@ lint: $(STAMP)
 	$(PYTHON) -m ruff check .
 
 # One worker per core; a test file's tests share a worker (and its fixtures).
+# The long fault runs (real trainings killed, preempted and resumed on two
+# ranks) are marked slow_fault and run by `make test-faults`; CI runs both.
 test: lint
-	$(PYTHON) -m pytest -n auto --dist loadfile tests
+	$(PYTHON) -m pytest -n auto --dist loadfile -m "not slow_fault" tests
+
+test-faults: $(STAMP)
+	$(PYTHON) -m pytest -n auto --dist loadfile -m slow_fault tests
 
 demo: $(STAMP)
 	bash scripts/demo.sh
