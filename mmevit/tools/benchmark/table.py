@@ -78,6 +78,25 @@ def row_label(row):
                      if key in row) + f" ({row['threads']} threads)"
 
 
+def _new_plot():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt.subplots(figsize=(8, 5))
+
+
+def _save_plot(fig, ax, path, title, xlabel, ylabel):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
 def plot_latency_vs_size(rows, path, title):
     """One line per model, part, path and thread count: median latency (ms)
     against input pixels.
@@ -88,11 +107,7 @@ def plot_latency_vs_size(rows, path, title):
         path (str): Output image (``.png``).
         title (str): Figure title (say the machine).
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _new_plot()
     sizes = {}
     for label in dict.fromkeys(map(row_label, rows)):
         points = sorted((r['shape'][2] * r['shape'][3] / 1e6, r['latency_ms'])
@@ -103,14 +118,8 @@ def plot_latency_vs_size(rows, path, title):
             f"{r['shape'][2]}x{r['shape'][3]}"
     ax.set_xticks(list(sizes), list(sizes.values()), rotation=45,
                   fontsize=8)
-    ax.set_xlabel('input size H x W (axis linear in pixels)')
-    ax.set_ylabel('median latency (ms)')
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_plot(fig, ax, path, title, 'input size H x W (axis linear in pixels)',
+               'median latency (ms)')
 
 
 def plot_latency_vs_gflop(rows, path, title):
@@ -123,11 +132,7 @@ def plot_latency_vs_gflop(rows, path, title):
         path (str): Output image (``.png``).
         title (str): Figure title (say the machine and the size).
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _new_plot()
     series = dict.fromkeys((r['path'], r['threads']) for r in rows)
     for path_name, threads in series:
         points = sorted((r['gflop'], r['latency_ms'], r['model']) for r in rows
@@ -138,11 +143,5 @@ def plot_latency_vs_gflop(rows, path, title):
                              for r in rows if r['path'] == rows[0]['path']}:
         ax.annotate(model, (gflop, ms), fontsize=7, xytext=(4, 4),
                     textcoords='offset points')
-    ax.set_xlabel('GFLOP of the network (multiply-add = 2)')
-    ax.set_ylabel('median latency, whole model (ms)')
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_plot(fig, ax, path, title, 'GFLOP of the network (multiply-add = 2)',
+               'median latency, whole model (ms)')
