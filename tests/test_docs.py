@@ -37,6 +37,8 @@ PLACEHOLDERS = {
     'MODEL': 'model.onnx', 'DIR': 'dir', 'CALIB_DIR': 'calib',
     'SHAPE': '320x320', 'NNODES': '2', 'NODE_RANK': '0', 'PORT': '29500',
     'MASTER_ADDR': '127.0.0.1',
+    # literal words, not placeholders: signal names
+    'USR1': 'USR1', 'USR2': 'USR2', 'TERM': 'TERM',
 }
 #: Commands that are not this project's (the shell's, git's, the system's):
 #: they are taken as written.

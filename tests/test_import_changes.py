@@ -1,5 +1,5 @@
 """What `import mmevit` (a config's `custom_imports`) changes in a fresh
-process, against the README's *What importing mmevit changes* and the
+process, against docs/design.md's *What importing mmevit changes* and the
 switches it names."""
 import json
 import os
@@ -80,10 +80,10 @@ def observed_changes(env):
 
 
 def readme_changes():
-    """``{switch: effects}`` of the bullets of the README's section."""
-    with open(osp.join(ROOT, 'README.md')) as f:
+    """``{switch: effects}`` of the bullets of docs/design.md's section."""
+    with open(osp.join(ROOT, 'docs', 'design.md')) as f:
         readme = f.read()
-    section = readme[readme.index('### What importing mmevit changes'):]
+    section = readme[readme.index('## What importing mmevit changes'):]
     section = section[:section.index('\n#', 1)]
     listed = {}
     for bullet in re.split(r'\n- ', section)[1:]:

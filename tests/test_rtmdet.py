@@ -71,8 +71,10 @@ def test_only_backbone_dependent_settings_differ_from_mmdet_rtmdet():
     for key in ('bbox_head', 'train_cfg', 'test_cfg'):
         assert ours['model'][key] == base['model'][key], key
     for key in ('train_dataloader', 'val_dataloader', 'train_cfg',
-                'param_scheduler', 'custom_hooks', 'auto_scale_lr'):
+                'param_scheduler', 'custom_hooks'):
         assert ours[key] == base[key], key
+    # the recipe's own total batch (the base keeps schedule_1x's 16)
+    assert ours['auto_scale_lr'] == dict(enable=False, base_batch_size=8 * 32)
     ours_optim, base_optim = ours['optim_wrapper'], base['optim_wrapper']
     assert ours_optim['optimizer'] == base_optim['optimizer']
     custom_keys = ours_optim['paramwise_cfg'].pop('custom_keys')

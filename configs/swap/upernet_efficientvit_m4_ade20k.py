@@ -29,3 +29,5 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.)}))
+# UPerNet's recipe batch, 4 GPUs x 4 images (mmseg's configs set none)
+auto_scale_lr = dict(enable=False, base_batch_size=16)

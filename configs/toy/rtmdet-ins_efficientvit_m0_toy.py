@@ -76,3 +76,5 @@ custom_hooks = [
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=1, max_keep_ckpts=2))
+# one process x 8 images
+auto_scale_lr = dict(enable=False, base_batch_size=8)
