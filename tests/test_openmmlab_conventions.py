@@ -150,13 +150,15 @@ def test_slurm_scripts_name_their_arguments(script):
 def test_auto_scale_lr_base_batch_is_the_recipes_total_batch(path):
     """`--auto-scale-lr` multiplies the lr by (GPUs x batch per GPU) /
     base_batch_size: at the recipe's own batch it must change nothing. The
-    recipes run on the GPUs their mmdet/mmseg base names (`4xb4`), else on
-    the paper's 8; the toy configs in one process."""
+    recipes of mmevit's configs run on 8 GPUs (the paper's), a swap
+    example on the GPUs its stock base names (`4xb4`), the toy configs in
+    one process."""
     from mmengine.config import Config
 
     import mmevit  # noqa: F401  (mmdet:: and mmevit:: paths)
     cfg = Config.fromfile(osp.join(ROOT, path))
     with open(osp.join(ROOT, path)) as f:
         named = re.search(r"_base_ = .*?(\d+)xb\d+", f.read())
-    gpus = 1 if path.startswith('configs/toy/') else int(named.group(1)) if named else 8
+    gpus = {'configs/toy/': 1, 'configs/swap/': int(named.group(1)) if named else 8}.get(
+        osp.dirname(path) + '/', 8)
     assert cfg.auto_scale_lr.base_batch_size == gpus * cfg.train_dataloader.batch_size
