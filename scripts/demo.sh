@@ -64,7 +64,7 @@ VIS=$(ls -d "$WORK"/onnx/*/onnx_vis | tail -1)
 SEG_DATA=data/toy_ade20k
 SEG_CONFIG=configs/toy/fpn_efficientvit_m0_toy_ade20k.py
 SEG_ITERS=${DEMO_SEG_ITERS:-80}
-if [ ! -f "$SEG_DATA/images/validation/000002.jpg" ]; then
+if [ ! -f "$SEG_DATA/images/validation/ADE_val_00000002.jpg" ]; then
     echo "==> synthetic ADE20K-layout shapes in $SEG_DATA"
     "$PY" tools/data/make_toy_data.py ade20k "$SEG_DATA"
 fi
@@ -73,7 +73,7 @@ echo "==> training $SEG_CONFIG for $SEG_ITERS iterations, then its mIoU"
     train_cfg.max_iters="$SEG_ITERS" train_cfg.val_interval="$SEG_ITERS" \
     param_scheduler.1.end="$SEG_ITERS" > "$WORK/seg_train.log" 2>&1
 grep -oE "mIoU: [0-9.]+" "$WORK/seg_train.log" | tail -1
-"$PY" tools/demo.py "$SEG_DATA/images/validation/000002.jpg" "$SEG_CONFIG" \
+"$PY" tools/demo.py "$SEG_DATA/images/validation/ADE_val_00000002.jpg" "$SEG_CONFIG" \
     "$WORK/seg/iter_$SEG_ITERS.pth" --out "$WORK/demo_segmentation.png"
 
 echo

@@ -323,7 +323,9 @@ def test_retinanet_file_drops_boxes_small_in_the_original_image(retinanet):
     as in mmdet: a 60x75 image is resized 4.3x, so boxes of 4.3-26 input
     pixels are dropped that a filter in input pixels would keep."""
     rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 256, (60, 75, 3), dtype=np.uint8)
+    # mid-grey noise: full-range noise saturates the toy's scores, and
+    # equal scores of overlapping boxes make NMS's choice arbitrary
+    pixels = rng.integers(40, 216, (60, 75, 3), dtype=np.uint8)
     counts = check_file_against_pytorch(retinanet, [pixels], (320, 256), True)
     assert counts[0] > 0
 
