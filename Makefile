@@ -33,7 +33,7 @@ lint: $(STAMP)
 # The long fault runs (real trainings killed, preempted and resumed on two
 # ranks) are marked slow_fault and run by `make test-faults`; CI runs both.
 test: lint
-	$(PYTHON) -m pytest -n auto --dist loadfile -m "not slow_fault" tests
+	$(PYTHON) -m pytest -n auto --dist loadfile -m "not slow_fault" --durations=15 tests
 
 test-faults: $(STAMP)
 	$(PYTHON) -m pytest -n auto --dist loadfile -m slow_fault tests

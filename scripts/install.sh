@@ -91,6 +91,10 @@ step "openmim (without opendatalab, which only downloads data sets and pins setu
 
 step "mmevit (editable)"
 "${PIP[@]}" -c "$CONSTRAINTS" --no-build-isolation --no-deps -e "$ROOT" || fail "pip install -e $ROOT"
+# pip's editable install keeps the metadata in site-packages, where mim looks
+# for the model index and tools; with the metadata in the repository as well,
+# `PYTHONPATH=$PWD mim ...` finds them there (docs/get_started.md).
+(cd "$ROOT" && "$PY" setup.py --quiet egg_info) || fail "python setup.py egg_info (mim's metadata)"
 
 step "proving the stack: mmcv.ops nms, RoIAlign, sigmoid_focal_loss"
 "$PY" "$ROOT/scripts/check_stack.py" || fail "check compiled mmcv ops (scripts/check_stack.py)"

@@ -1,6 +1,5 @@
 """Fixtures of the test suite (shared helpers: tests/helpers.py)."""
 import os
-import shutil
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from mmevit.tools.toy_shapes import make_coco_toy
-from tests.helpers import ROOT
+from tests.helpers import copy_sources
 
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # `make test` runs one pytest-xdist worker per core: each worker, and the
@@ -18,28 +17,17 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ['OMP_NUM_THREADS'] = '1'
     torch.set_num_threads(1)
 
-
 @pytest.fixture(scope='session')
 def mmevit_wheel(tmp_path_factory):
     """The wheel `pip wheel .` builds, from a copy of the sources (setup.py
     rewrites mmevit/.mim in the tree it builds)."""
-    src = tmp_path_factory.mktemp('src') / 'mmevit'
-
-    def skip(folder, names):
-        at_root = {'.git', 'data', 'work_dirs', 'build', 'dist', 'mutants'}
-        return [n for n in names if n in ('.mim', '__pycache__')
-                or n.endswith(('.egg-info', '_cache'))
-                or (folder == ROOT and (n in at_root
-                                        or n.startswith('.venv')))]
-
-    shutil.copytree(ROOT, src, ignore=skip)
+    src = copy_sources(tmp_path_factory.mktemp('src') / 'mmevit')
     out = tmp_path_factory.mktemp('wheel')
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
                     '--no-build-isolation', '--quiet', '-w', str(out)],
                    cwd=src, check=True, capture_output=True, timeout=300)
     [path] = out.glob('mmevit-*.whl')
     return path
-
 
 @pytest.fixture(scope='session')
 def toy_coco(tmp_path_factory):

@@ -5,6 +5,7 @@ import importlib.util
 import os
 import os.path as osp
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -164,3 +165,17 @@ class Payload:
 
     def __reduce__(self):
         return self.func, self.args
+
+
+def copy_sources(dest):
+    """A copy of the repository as a fresh clone has it: no environments,
+    data, build outputs or generated metadata."""
+    def skip(folder, names):
+        at_root = {'.git', 'data', 'work_dirs', 'build', 'dist', 'mutants'}
+        return [n for n in names if n in ('.mim', '__pycache__')
+                or n.endswith(('.egg-info', '_cache'))
+                or (folder == ROOT and (n in at_root
+                                        or n.startswith('.venv')))]
+
+    shutil.copytree(ROOT, dest, ignore=skip)
+    return dest

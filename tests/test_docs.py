@@ -158,6 +158,8 @@ def check_command(tokens, parse_batch):
         run_imports(args[1], 'python -c')
     elif name in PYTHONS and args and args[0] == '-m':
         assert args[1] in ('pytest', 'pip'), f'python -m {args[1]}: run tools as files'
+    elif name in PYTHONS and args[0] == 'setup.py':
+        assert args[-1] == 'egg_info', f'python setup.py {args[-1]}: use pip'
     elif name in PYTHONS:
         script = args[0]
         assert os.path.isfile(os.path.join(ROOT, script)), f'no such file: {script}'

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.detection_data import as_cli, toy_options
+from tests.helpers import copy_sources
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
@@ -87,11 +88,15 @@ def test_mim_search_lists_every_config(installed):
     assert config_names() <= {word.strip('|') for word in out.split()}
 
 
-def test_mim_finds_an_editable_install_run_from_the_repository():
+def test_mim_finds_an_editable_install_run_from_the_repository(tmp_path):
     """This environment's editable install (pip's PEP 660 one keeps only
-    metadata in site-packages): with the repository first on the path, as
-    docs/get_started.md says, mim finds the model index and tools there."""
-    out = mim(dict(os.environ, PYTHONPATH=ROOT), 'search', 'mmevit')
+    metadata in site-packages): with the metadata written into a fresh copy
+    and the copy first on the path, as docs/get_started.md says, mim finds
+    the model index and tools there."""
+    clone = copy_sources(tmp_path / 'mmevit')
+    subprocess.run([sys.executable, 'setup.py', '--quiet', 'egg_info'],
+                   cwd=clone, check=True, timeout=120, capture_output=True)
+    out = mim(dict(os.environ, PYTHONPATH=str(clone)), 'search', 'mmevit')
     assert config_names() <= {word.strip('|') for word in out.split()}
 
 
