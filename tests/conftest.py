@@ -35,3 +35,17 @@ def toy_coco(tmp_path_factory):
     root = tmp_path_factory.mktemp('toy_coco')
     return make_coco_toy(str(root), num_train=8, num_val=4, min_size=96,
                          max_size=160, show_progress=False)
+
+
+@pytest.fixture(autouse=True)
+def no_logging_to_closed_streams():
+    """mmengine's loggers live as long as the process and keep the stream
+    they were made with: one made in a test that captured output (capsys)
+    would write a 'Logging error' into a later test's output once that
+    capture is closed. After each test, such handlers go."""
+    yield
+    from mmengine.logging import MMLogger
+    for logger in MMLogger._instance_dict.values():
+        for handler in list(logger.handlers):
+            if getattr(getattr(handler, 'stream', None), 'closed', False):
+                logger.removeHandler(handler)

@@ -2,6 +2,7 @@
 marker, the official reference backbone, and the toy configs with their
 options for generated data."""
 import importlib.util
+import json
 import os
 import os.path as osp
 import re
@@ -179,3 +180,13 @@ def copy_sources(dest):
 
     shutil.copytree(ROOT, dest, ignore=skip)
     return dest
+
+
+def parse_tools(batch):
+    """Run ``[[script, args], ...]`` as files up to their argument parsing,
+    in one process (tests/parse_only.py); one result dict per command."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tests', 'parse_only.py')],
+        input=json.dumps(batch), capture_output=True, text=True, cwd=ROOT,
+        timeout=300, check=True).stdout
+    return json.loads(out.splitlines()[-1])

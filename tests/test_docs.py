@@ -12,7 +12,6 @@ CAPITALISED placeholders (CONFIG, CKPT, ...) stand for the values below.
 """
 import ast
 import glob
-import json
 import os
 import re
 import shlex
@@ -22,7 +21,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, parse_tools
 
 DOCS = ['README.md'] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
@@ -187,14 +186,6 @@ def check_command(tokens, parse_batch):
     else:
         assert name in FOREIGN, (
             f'command {name!r}: teach tests/test_docs.py how to check it')
-
-
-def parse_tools(batch):
-    out = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'tests', 'parse_only.py')],
-        input=json.dumps(batch), capture_output=True, text=True, cwd=ROOT,
-        timeout=300, check=True).stdout
-    return json.loads(out.splitlines()[-1])
 
 
 def blocks_of(lang):

@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmevit.models import EfficientViT
 from mmevit.tools import replace_sync_bn
 from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_tool
 from tests.test_rtmdet import TrainingSetLossAt, without_scope
 
 INS_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'rtmdet-ins_efficientvit_m*_coco.py')))
@@ -112,9 +112,26 @@ def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
     assert mean_loss(runner.model, training_set) < 0.9 * recorder.loss
 
 
+def test_benchmark_gives_every_instance_model_the_same_candidates_and_masks(tmp_path):
+    """The fair whole-model timing as docs/rtmdet_ins.md runs it: both toy
+    RTMDet-Ins models get the same candidates and end with the same number
+    of masks, in the rows the table and JSON report."""
+    import json
+    out = tmp_path / 'rows.json'
+    run_tool('tools/analysis_tools/benchmark.py', INS_TOY, TINY_INS_TOY,
+             '--shape', '128', '--candidates', '300', '--masks', '7',
+             '--warmup', '0', '--repeats', '1', '--json', out)
+    rows = json.loads(out.read_text())['rows']
+    assert len(rows) == 2
+    assert all(row['candidates'] >= 300 and row['masks'] == 7 for row in rows)
+    failed = run_tool('tools/analysis_tools/benchmark.py', INS_TOY,
+                      '--masks', '7', check=False)
+    assert failed.returncode == 2 and '--masks needs --candidates' in failed.stderr
+
+
 def test_set_mask_count_gives_every_model_the_same_masks():
     from mmevit.errors import ConfigError
-    from mmevit.tools.instance_load import set_mask_count
+    from mmevit.tools.benchmark.fair_load import set_mask_count
     for path in (INS_TOY, TINY_INS_TOY):
         torch.manual_seed(0)
         _, model = build(path, **{'model.test_cfg.score_thr': -1.})

@@ -2,13 +2,10 @@
 models for the test loop and inference on images.
 
 Importing this package imports neither mmdet nor mmseg and registers
-nothing: ``OnnxDetector`` (mmdet) and ``OnnxSegmentor`` (mmseg) are
-registered in their codebase when a file of that task is run
-(:func:`onnx_model_cfg`, :func:`init_onnx_model`) or when the name is first
-read from this package. The exporter's functions are imported on first
-use too: running an existing file needs neither ``torch.onnx`` nor the
-exporter's custom ops, nor the newer torch the exporter needs
-(:data:`mmevit.stack.EXPORT_MIN_TORCH`)."""
+nothing: the names of :data:`_LAZY` are imported when first read, so
+``OnnxDetector``/``OnnxSegmentor`` register in their codebase only when a
+file of that task runs, and running a file needs neither ``torch.onnx``,
+the exporter's custom ops nor its newer torch (:data:`mmevit.stack.EXPORT_MIN_TORCH`)."""
 import importlib
 
 from ..models.bn_folding import fold_batch_norm

@@ -7,20 +7,10 @@ import os.path as osp
 
 from mmengine.dataset import Compose, pseudo_collate
 
+from ..engine import task_registry
 from ..errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
-
-
-def _registries(task):
-    if task == 'mmdet':
-        from mmdet.registry import DATASETS, MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import DATASETS, MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    return DATASETS, MODELS
 
 
 def folder_images(folder, count):
@@ -43,11 +33,10 @@ def folder_images(folder, count):
 def dataset_batches(cfg, task, count):
     """``(inputs, data_samples)`` of each of the first ``count`` images of
     ``cfg``'s test dataset, one image per batch."""
-    datasets, models = _registries(task)
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     dataset_cfg['indices'] = count
-    dataset = datasets.build(dataset_cfg)
-    preprocessor = models.build(cfg.model.data_preprocessor)
+    dataset = task_registry(task, 'DATASETS').build(dataset_cfg)
+    preprocessor = task_registry(task, 'MODELS').build(cfg.model.data_preprocessor)
     for index in range(len(dataset)):
         yield _preprocess(preprocessor, dataset[index])
 
@@ -59,8 +48,7 @@ def folder_batches(cfg, task, files):
         DataError: A file is not an image that decodes.
     """
     import mmcv
-    _, models = _registries(task)
-    preprocessor = models.build(cfg.model.data_preprocessor)
+    preprocessor = task_registry(task, 'MODELS').build(cfg.model.data_preprocessor)
     pipeline = Compose(_array_pipeline(cfg, task))
     for index, path in enumerate(files):
         try:
@@ -98,10 +86,6 @@ def _preprocess(preprocessor, sample):
 def batch_feeds(session, task, batches):
     """The feeds of ``session`` (an ``OnnxSession``) for each batch:
     a detector's with each image's size and resize factor."""
-    for inputs, data_samples in batches:
-        if task == 'mmseg':
-            yield session.feeds(inputs)
-        else:
-            yield session.feeds(
-                inputs, [sample.img_shape[:2] for sample in data_samples],
-                [sample.scale_factor for sample in data_samples])
+    for inputs, samples in batches:
+        yield session.feeds(inputs) if task == 'mmseg' else session.feeds(
+            inputs, [s.img_shape[:2] for s in samples], [s.scale_factor for s in samples])

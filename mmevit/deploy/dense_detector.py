@@ -1,48 +1,22 @@
-"""Export wrappers of one-stage mmdet detectors: dense heads
-(``BaseDenseHead.predict_by_feat``) and RTMDet-Ins
-(``RTMDetInsHead.predict_by_feat``), batched, every size taken from
-tensors so that the exported graph stays dynamic; the post-processing is
+"""Export wrappers of one-stage mmdet detectors, inputs and outputs as
+in :mod:`.contract`: dense heads (``BaseDenseHead.predict_by_feat``) and
+RTMDet-Ins (``RTMDetInsHead.predict_by_feat``), batched, post-processed by
 :func:`.postprocess.dense_detections`.
-
-Inputs: ``input`` (N, 3, H, W), the normalised (and padded) batch, and
-``image_size`` (N, 2) int64, each image's height and width without the
-padding (mmdet's ``img_shape``), to which boxes are clipped. With
-``test_cfg.min_bbox_size > 0`` also ``scale_factor`` (N, 2) float64, each
-image's resize factor (mmdet's ``scale_factor``, width and height): as
-mmdet's ``_bbox_post_process`` (``rescale=True``), the graph drops the boxes
-whose width or height in the original image (input pixels times the
-reciprocal factor, which mmdet computes in double precision) is not larger
-than ``min_bbox_size``; ones filter in input pixels (mmdet's
-``rescale=False``).
-
-Outputs, padded to ``K = test_cfg.max_per_img`` detections per image:
-``dets`` (N, K, 5) float ``x1, y1, x2, y2, score`` in input-image pixels,
-by decreasing score, padding rows all zeros; ``labels`` (N, K) int64 class
-indices, padding -1. RTMDet-Ins adds ``masks`` (N, K, H / s, W / s) float:
-each detection's mask logits over the whole (padded) input at the stride s
-of the head's finest level (8), padding rows zeros. As in mmdet, they are
-upsampled by s, resized to the original image, passed through a sigmoid
-and thresholded at ``mask_thr_binary`` after the graph, by
-:func:`.onnx_detector.image_masks`: the file's output stays s * s times
-smaller than image-sized masks, and the threshold a setting of the config.
-The file's metadata ``mask_stride`` holds s.
 """
 import torch
 from torch import nn
 
 from .postprocess import coder_problem, dense_detections, head_kind, nms_problem
 
+#: The kinds of :data:`.postprocess.HEADS` a one-stage wrapper exports.
+SINGLE_STAGE_KINDS = ('dense', 'instance')
 
-def dense_problem(detector, kind='dense'):
-    """What :class:`DenseDetectorExport` (``kind='dense'``) or
-    :class:`InstanceDetectorExport` (``'instance'``) cannot export in
-    ``detector``.
 
-    Returns:
-        str | None: The unsupported head or setting, or None.
-    """
+def dense_problem(detector):
+    """What the single-stage wrappers cannot export in ``detector``: the
+    unsupported head or setting, or None."""
     head = getattr(detector, 'bbox_head', None)
-    if head is None or head_kind(head) != kind:
+    if head_kind(head) not in SINGLE_STAGE_KINDS:
         return type(head or detector).__name__
     return coder_problem(head) or nms_problem(type(head).__name__, 'test_cfg',
                                               head.test_cfg)
@@ -52,8 +26,9 @@ class DenseDetectorExport(nn.Module):
     """Normalised image batch -> ``(dets, labels)``; see the module doc.
 
     Args:
-        detector (nn.Module): An mmdet ``SingleStageDetector`` in eval mode
-            in which :func:`dense_problem` finds nothing.
+        detector (nn.Module): An mmdet ``SingleStageDetector`` with a
+            dense head in eval mode in which :func:`dense_problem` finds
+            nothing.
     """
 
     output_names = ('dets', 'labels')
@@ -83,7 +58,7 @@ class InstanceDetectorExport(DenseDetectorExport):
 
     Args:
         detector (nn.Module): An mmdet RTMDet-Ins in eval mode in which
-            :func:`dense_problem` (``kind='instance'``) finds nothing.
+            :func:`dense_problem` finds nothing.
     """
 
     output_names = ('dets', 'labels', 'masks')

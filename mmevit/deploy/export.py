@@ -1,12 +1,9 @@
 """Whole-model ONNX export of mmdet/mmseg models built from a config.
 
-The graph takes the normalised image batch ``input`` (N, 3, H, W) and ends
-with the final predictions (see :mod:`.dense_detector` and
-:mod:`.segmentor` for the outputs). It is written with torch's
-``torch.export``-based exporter; custom ops carry their ONNX translations,
-so plain onnxruntime runs the file. The task, the model's number of
-classes, the dataset's classes and palette and the precision (``fp32``)
-are stored in the file's metadata (:data:`.contract.METADATA_KEYS`).
+The graph takes the normalised image batch and ends with the final
+predictions, inputs, outputs and metadata as in :mod:`.contract`. It is
+written with torch's ``torch.export``-based exporter; custom ops carry
+their ONNX translations, so plain onnxruntime runs the file.
 """
 import json
 import os
@@ -56,11 +53,9 @@ def export_wrapper(task, model):
         if what is None:
             return TwoStageDetectorExport(model)
     else:
-        kind = head_kind(getattr(model, 'bbox_head', None))
-        kind = kind if kind in SINGLE_STAGE else 'dense'
-        what = dense_problem(model, kind)
+        what = dense_problem(model)
         if what is None:
-            return SINGLE_STAGE[kind](model)
+            return SINGLE_STAGE[head_kind(model.bbox_head)](model)
     raise ConfigError(f'cannot export {what}: the exporter supports '
                       f'{SUPPORTED}')
 

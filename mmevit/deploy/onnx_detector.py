@@ -105,16 +105,14 @@ class OnnxDetector(BaseDetector):
         return masks
 
     def _forward(self, batch_inputs, batch_data_samples=None, rescale=True):
-        """The file's outputs; boxes are clipped to each sample's
-        ``img_shape`` (the whole tensor without samples) and, with
-        ``rescale``, a file's ``min_bbox_size`` applies to the original
-        image (each sample's ``scale_factor``), as in mmdet."""
+        """The file's outputs: boxes clipped to each sample's ``img_shape``
+        (the whole tensor without samples), ``min_bbox_size`` in the
+        original image with ``rescale`` (each sample's ``scale_factor``)."""
         if batch_data_samples is None:
             return tuple(self.session(batch_inputs))
-        sizes = [sample.img_shape[:2] for sample in batch_data_samples]
-        factors = [sample.scale_factor for sample in batch_data_samples
-                   ] if rescale else None
-        return tuple(self.session(batch_inputs, sizes, factors))
+        return tuple(self.session(
+            batch_inputs, [sample.img_shape[:2] for sample in batch_data_samples],
+            [sample.scale_factor for sample in batch_data_samples] if rescale else None))
 
     def loss(self, batch_inputs, batch_data_samples):
         raise NotImplementedError('an ONNX model cannot be trained')

@@ -1,12 +1,8 @@
 """The post-processing core of the exported detectors: the heads it
 handles, clipping, the per-level top-k, per-class NMS with the best K kept
-and padded. Every size comes from tensors, so the exported graph stays
-dynamic; NMS is :func:`.ops.nms` (ONNX ``NonMaxSuppression``).
-
-Each export wrapper turns its heads' outputs into candidate boxes with
-scores per class and hands them to :func:`nms_top_k`, which gives the
-contract's rows: ``dets`` (N, K, 5) ``x1, y1, x2, y2, score`` by decreasing
-score, padding rows all zeros; ``labels`` (N, K) int64, padding -1.
+and padded to the rows of :mod:`.contract`. Every size comes from tensors,
+so the exported graph stays dynamic; NMS is :func:`.ops.nms` (ONNX
+``NonMaxSuppression``).
 """
 import torch
 
@@ -79,14 +75,11 @@ def clip_to_image(boxes, image_size):
 def top_candidates(scores, nms_pre):
     """The ``nms_pre`` best of the (N, L) ``scores`` (all L when ``nms_pre``
     <= 0) and their indices, by decreasing score: the top-k of mmdet's
-    ``mmdet.models.utils.filter_scores_and_topk`` (dense heads, which
-    applies ``score_thr`` first; the caller applies it after) and of
-    ``RPNHead._predict_by_feat_single``, batched.
-
-    Always exactly ``nms_pre`` of them: below that, the rest are dropped
-    candidates (score ``INVALID``, index L - 1). A fixed count keeps the
-    graph's shapes simple; ``min(L, nms_pre)`` shapes made tracing several
-    times slower.
+    ``filter_scores_and_topk`` (whose ``score_thr`` the caller applies
+    after) and of ``RPNHead._predict_by_feat_single``, batched. Always
+    exactly ``nms_pre``, the missing ones dropped candidates (score
+    ``INVALID``, index L - 1): ``min(L, nms_pre)`` shapes made tracing
+    several times slower.
     """
     num_scores = scores.shape[1]
     if nms_pre <= 0:

@@ -1,27 +1,19 @@
 """Static INT8 quantization of an exported file with onnxruntime (QDQ).
 
-Convolutions and matrix products (ONNX ``Conv``, ``MatMul``, ``Gemm``) of
-backbone, neck and heads get int8 weights, one scale per output channel,
-and uint8 activations whose ranges are calibrated (min/max) on images: the
-format onnxruntime's CPU kernels run fastest (VNNI). A ``Relu`` after them
-is quantized too: the quantizer removes it, the uint8 range of the layer's
-output, starting at 0, does its clipping (and is finer).
-Every other node stays in float: sigmoid/softmax, box decoding, NMS,
-RoIAlign, the resizes of masks and logits. The heads' last layers are
-quantized too: their outputs (logits, deltas) are rounded to 256 levels of
-the calibrated range, but nothing mixes scores with box coordinates before
-the float part (the way quantized detectors lose their scores).
+Convolutions and matrix products (``Conv``, ``MatMul``, ``Gemm``) of
+backbone, neck and heads, the heads' last layers included, get int8
+weights (one scale per output channel) and uint8 activations calibrated
+(min/max) on images, the format onnxruntime's CPU kernels run fastest; a
+``Relu`` after them is folded into the uint8 range. Everything after the
+heads' outputs stays in float: sigmoid/softmax, box decoding, NMS,
+RoIAlign, the resizes of masks and logits.
 
-Before quantizing, the graph goes through onnxruntime's basic (portable,
-standard-ONNX) optimizations: constant folding and node fusions, which
-remove the scales and index arithmetic left between layers. Quantized
-without them, the file ran barely faster than fp32 (docs/benchmarks.md,
-section 9). This is the optimization step of onnxruntime's
-``quant_pre_process``; its symbolic shape inference, which
-fails on dynamic sizes and on ``NonMaxSuppression``, is not run, so the
-file keeps its dynamic batch, height and width.
-
-onnxruntime's quantizer is imported here only: running a file needs none of this.
+The graph first goes through onnxruntime's basic (portable) optimizations,
+the optimization step of ``quant_pre_process``, which fold the scales and
+index arithmetic between layers into them; its symbolic shape inference,
+which fails on dynamic sizes and ``NonMaxSuppression``, is not run, so the
+file keeps its dynamic axes.
+Running a file needs none of this module.
 """
 import contextlib
 import logging

@@ -15,7 +15,7 @@ import importlib
 import numpy as np
 from mmengine.config import Config
 
-from ..engine import task_of
+from ..engine import task_of, task_registry
 from ..errors import ConfigError
 from .session import OnnxSession
 
@@ -23,16 +23,9 @@ __all__ = ['OnnxSession', 'check_num_classes', 'config_num_classes',
            'inference_onnx', 'init_onnx_model', 'onnx_model_cfg',
            'use_onnx_file']
 
-#: The module of each task's onnxruntime model (imported on first use).
-TASK_MODELS = {'mmdet': ('.onnx_detector', 'OnnxDetector'),
-               'mmseg': ('.onnx_segmentor', 'OnnxSegmentor')}
-
-
-def register_onnx_model(task):
-    """Import the onnxruntime model of ``task``, which registers it in the
-    task's codebase; returns its class."""
-    module, name = TASK_MODELS[task]
-    return getattr(importlib.import_module(module, __package__), name)
+#: The onnxruntime model of each task, registered in the task's codebase
+#: when the package's lazy import first reads it.
+TASK_MODELS = {'mmdet': 'OnnxDetector', 'mmseg': 'OnnxSegmentor'}
 
 
 def config_num_classes(cfg, task):
@@ -90,7 +83,8 @@ def onnx_model_cfg(cfg, task, onnx_file, providers=None):
     # names a wrong file now
     session = OnnxSession(onnx_file, task, providers=providers)
     check_num_classes(session, cfg, task, onnx_file)
-    model = dict(type=register_onnx_model(task).__name__,
+    getattr(importlib.import_module(__package__), TASK_MODELS[task])
+    model = dict(type=TASK_MODELS[task],
                  onnx_file=onnx_file, providers=providers,
                  data_preprocessor=cfg.model.get('data_preprocessor'))
     if task == 'mmdet':
@@ -164,22 +158,12 @@ def init_onnx_model(config, onnx_file, providers=None):
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     task = task_of(cfg)
-    if task == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(onnx_model_cfg(cfg, task, onnx_file, providers))
+    models = task_registry(task, 'MODELS')
+    model = models.build(onnx_model_cfg(cfg, task, onnx_file, providers))
     model.cfg = cfg
-    model.dataset_meta = model.session.dataset_meta or _config_meta(cfg)
+    model.dataset_meta = model.session.dataset_meta or dict(
+        cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo', {}))
     return model.eval()
-
-
-def _config_meta(cfg):
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    return dict(dataset.get('metainfo', {}))
 
 
 def inference_onnx(model, images):

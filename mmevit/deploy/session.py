@@ -32,13 +32,10 @@ class OnnxSession:
             'CPUExecutionProvider']``; each must be one of
             ``onnxruntime.get_available_providers()``. Defaults to
             :data:`DEFAULT_PROVIDERS`.
-        spinning (bool): Whether onnxruntime's idle intra-op threads
-            busy-wait for the next run (onnxruntime's default). Off by
-            default here: mmevit runs PyTorch code (pre- and
-            post-processing) between two runs in the same process, and
-            spinning threads took its cores; with two threads, off made
-            a whole RTMDet M0 file 121 -> 105 ms (fp32) and 102 -> 81 ms
-            (int8) (docs/benchmarks.md section 9).
+        spinning (bool): Whether idle intra-op threads busy-wait for the
+            next run (onnxruntime's default). Off here: they took the cores
+            of the PyTorch pre- and post-processing between two runs
+            (docs/benchmarks.md, "int8 and bf16").
 
     Raises:
         CheckpointError: The file is not an ONNX model onnxruntime loads
@@ -51,13 +48,7 @@ class OnnxSession:
                  spinning=False):
         self.task = task
         self.session = load_session(path, num_threads, providers, spinning)
-        inputs = self.session.get_inputs()
-        self.input_names = tuple(i.name for i in inputs)
-        # float64 (mmdet rescales in double precision); float32 in files
-        # exported before mmevit matched it
-        self._scale_factor_dtype = next(
-            (np.float32 for i in inputs if i.name == SCALE_FACTOR_NAME
-             and i.type == 'tensor(float)'), np.float64)
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
         _check_names(path, task, 'outputs', self.output_names,
                      TASK_OUTPUTS[task])
@@ -66,7 +57,7 @@ class OnnxSession:
         meta = self.session.get_modelmeta().custom_metadata_map
         num_classes = meta.get(METADATA_KEYS['num_classes'])
         #: int | None: The exported model's number of classes (None in a
-        #: file exported before mmevit recorded it).
+        #: file without the metadata).
         self.num_classes = None if num_classes is None else int(num_classes)
         self.dataset_meta = json.loads(
             meta.get(METADATA_KEYS['dataset_meta'], '{}'))
@@ -115,7 +106,7 @@ class OnnxSession:
                 scale_factor = [(1., 1.)] * len(inputs)
             feeds[SCALE_FACTOR_NAME] = np.array(
                 [[float(w), float(h)] for w, h in scale_factor],
-                dtype=self._scale_factor_dtype)
+                dtype=np.float64)  # mmdet rescales in double precision
         return feeds
 
 

@@ -1,26 +1,12 @@
-"""Export wrapper of an mmdet two-stage detector (Faster/Mask R-CNN).
-
-Re-does the test-time computation of ``RPNHead`` and ``StandardRoIHead``
-batched, with every size taken from tensors, so that the exported graph
-stays dynamic:
+"""Export wrapper of an mmdet two-stage detector (Faster/Mask R-CNN),
+inputs and outputs as in :mod:`.contract`: the test-time computation of
+``RPNHead`` and ``StandardRoIHead`` batched, every size taken from tensors:
 
 - RPN: :func:`.postprocess.dense_detections` with the levels as classes;
 - box head: RoI features (:func:`.ops.roi_align` on the level that
   ``SingleRoIExtractor.map_roi_levels`` picks), softmax, per-class
-  decoding and clipping, ``score_thr``, per-class NMS, ``max_per_img``;
+  decoding and clipping, then :func:`.postprocess.nms_top_k`;
 - mask head on the final boxes: the mask of each box's class, sigmoid.
-
-The inputs are those of :mod:`.dense_detector`: proposals and boxes are
-clipped to ``image_size``, each image's size without the batch padding
-(mmdet's ``img_shape``).
-
-Outputs, padded to ``K = test_cfg.rcnn.max_per_img`` detections per image:
-``dets`` (N, K, 5) and ``labels`` (N, K) as in :mod:`.dense_detector`
-(padding rows zeros and -1); with a mask head also ``masks`` (N, K, M, M)
-float, the probability map of each detection's class inside its box
-(M = 28 for mmdet's ``FCNMaskHead``), padding zeros. As in mmdet, the maps
-are pasted into the image and thresholded after the network, by
-:class:`.runtime.OnnxDetector` with mmdet's paste code.
 """
 import torch
 from torch import nn
@@ -38,48 +24,37 @@ from .postprocess import (
 
 
 def two_stage_problem(detector):
-    """What :class:`TwoStageDetectorExport` cannot export in ``detector``.
-
-    Returns:
-        str | None: The unsupported head (or its test setting), or None
-        when the detector is supported.
-    """
+    """What :class:`TwoStageDetectorExport` cannot export in ``detector``:
+    the unsupported head or test setting, or None."""
     from mmcv.ops import RoIAlign
     from mmdet.models.roi_heads import SingleRoIExtractor, StandardRoIHead
+    from mmdet.models.roi_heads.mask_heads import FCNMaskHead
     rpn, roi = getattr(detector, 'rpn_head', None), detector.roi_head
     if rpn is None:
         return f'{type(detector).__name__} without an rpn_head'
-    if head_kind(rpn) != 'rpn':
-        return type(rpn).__name__
-    if type(roi) is not StandardRoIHead or roi.with_shared_head:
-        return type(roi).__name__
-    bbox_head = roi.bbox_head
-    if head_kind(bbox_head) != 'roi' or bbox_head.custom_cls_channels or \
-            not bbox_head.with_reg:
-        return type(bbox_head).__name__
-    problem = coder_problem(rpn) or coder_problem(bbox_head)
-    if problem:
-        return problem
+    bbox_head = getattr(roi, 'bbox_head', None)
+    heads = [(rpn, head_kind(rpn) == 'rpn'),
+             (roi, type(roi) is StandardRoIHead and not roi.with_shared_head),
+             (bbox_head, head_kind(bbox_head) == 'roi' and bbox_head.with_reg
+              and not bbox_head.custom_cls_channels)]
     extractors = [roi.bbox_roi_extractor]
     if roi.with_mask:
-        from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+        heads.append((roi.mask_head, type(roi.mask_head) is FCNMaskHead))
         extractors.append(roi.mask_roi_extractor)
-        if type(roi.mask_head) is not FCNMaskHead:
-            return type(roi.mask_head).__name__
+    unsupported = next((head for head, ok in heads if not ok), None)
+    if unsupported is not None:
+        return type(unsupported).__name__
     for extractor in extractors:
         layer = extractor.roi_layers[0]
-        if type(extractor) is not SingleRoIExtractor or \
-                type(layer) is not RoIAlign or not layer.aligned or \
-                layer.pool_mode != 'avg' or layer.use_torchvision or \
+        if type(extractor) is not SingleRoIExtractor or type(layer) is not RoIAlign or \
+                not layer.aligned or layer.pool_mode != 'avg' or layer.use_torchvision or \
                 layer.output_size[0] != layer.output_size[1]:
-            return (f'{type(extractor).__name__} with '
-                    f'{type(layer).__name__}'
+            return (f'{type(extractor).__name__} with {type(layer).__name__}'
                     f'(aligned={getattr(layer, "aligned", None)})')
-    for stage, cfg in (('rpn', rpn.test_cfg), ('rcnn', roi.test_cfg)):
-        problem = nms_problem(type(roi).__name__, f'test_cfg.{stage}', cfg)
-        if problem:
-            return problem
-    return None
+    return coder_problem(rpn) or coder_problem(bbox_head) or next(
+        (problem for stage, cfg in (('rpn', rpn.test_cfg), ('rcnn', roi.test_cfg))
+         if (problem := nms_problem(type(roi).__name__, f'test_cfg.{stage}', cfg))),
+        None)
 
 
 class TwoStageDetectorExport(nn.Module):

@@ -8,11 +8,12 @@ from .model_loading import check_model_weights, load_model_checkpoint, load_mode
 from .preemption import PREEMPTED_EXIT_STATUS, PreemptionHook, TrainingPreempted
 from .runner import StrictLoadRunner, build_runner
 from .seg_data_check import SegDataCheckHook
-from .task import TASKS, task_of
+from .task import TASKS, task_of, task_registry
 from .wrapped_model import unwrap_model
 
 __all__ = ['SafeCheckpointHook', 'ExactResumeEpochBasedTrainLoop',
            'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'TrainingPreempted',
            'check_model_weights', 'load_model_checkpoint',
            'load_model_weights', 'StrictLoadRunner', 'build_runner',
-           'SegDataCheckHook', 'TASKS', 'task_of', 'unwrap_model']
+           'SegDataCheckHook', 'TASKS', 'task_of', 'task_registry',
+           'unwrap_model']

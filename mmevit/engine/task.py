@@ -1,4 +1,6 @@
-"""Which OpenMMLab codebase a config belongs to."""
+"""Which OpenMMLab codebase a config belongs to, and its registries."""
+from importlib import import_module
+
 from ..errors import ConfigError
 
 TASKS = ('mmdet', 'mmseg')
@@ -16,3 +18,11 @@ def task_of(cfg):
                          f'configs of {TASKS} (inherit an mmdet:: or mmseg:: '
                          'base config)')
     return scope
+
+
+def task_registry(task, name):
+    """The registry ``name`` (``'MODELS'``, ``'DATASETS'``, ...) of
+    ``task``'s codebase, with all its modules registered and its scope the
+    default one."""
+    import_module(f'{task}.utils').register_all_modules(init_default_scope=True)
+    return getattr(import_module(f'{task}.registry'), name)

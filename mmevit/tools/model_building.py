@@ -1,11 +1,9 @@
 """The detector or segmentor of a config, built as the tools use it, and the
 meta information its ``predict`` needs."""
-from importlib import import_module
-
 from mmengine.config import Config
 from mmengine.hub import get_config
 
-from ..engine import task_of
+from ..engine import task_of, task_registry
 from ..errors import ConfigError
 from .config_options import merge_cfg_options, replace_sync_bn
 from .model_checks import check_model_channels
@@ -47,8 +45,7 @@ def build_model(config, cfg_options=None):
     cfg = load_config(config, cfg_options)
     task = task_of(cfg)
     replace_sync_bn(cfg.model)
-    import_module(f'{task}.utils').register_all_modules(init_default_scope=True)
-    model = import_module(f'{task}.registry').MODELS.build(cfg.model).eval()
+    model = task_registry(task, 'MODELS').build(cfg.model).eval()
     check_model_channels(model)
     return cfg, task, model
 

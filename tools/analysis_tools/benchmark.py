@@ -51,7 +51,7 @@ from mmevit.tools.benchmark.table import (
 from mmevit.tools.cli import exit_on_user_error
 
 COLUMNS = ['model', 'part', 'path', 'threads', 'shape', 'latency_ms',
-           'latency_iqr_ms', 'x_eager_fp32', 'x_reference', 'candidates',
+           'latency_iqr_ms', 'x_eager_fp32', 'x_reference', 'candidates', 'masks',
            'gflop', 'params_m', 'gflops_per_s', 'fraction_of_matmul']
 COMPARE_COLUMNS = ['model', 'threads', 'shape', 'latency_ms', 'latency_iqr_ms',
                    'gflops_per_s', 'matmul_gflops_per_s',
@@ -91,6 +91,10 @@ def parse_args(argv=None):
                         help='set each dense detector\'s score_thr so that K '
                         'scores pass it on the timed image (the same '
                         'post-processing load for every detector)')
+    parser.add_argument('--masks', type=positive_int, metavar='M',
+                        help='with --candidates: give every instance '
+                        'segmentation model (RTMDet-Ins) M final detections, '
+                        'each with its mask')
     parser.add_argument('--deploy', action='store_true',
                         help='fold every BN into its conv first')
     parser.add_argument('--compile', action='store_true',
@@ -128,6 +132,9 @@ def parse_args(argv=None):
         parser.error(f'--{special[0].replace("_", "-")} times --arch '
                      'backbones only: drop configs, --parts, --paths, '
                      '--deploy, --compile, --candidates and --reference')
+    if args.masks and not args.candidates:
+        parser.error('--masks needs --candidates (the masks are the best of '
+                     'the candidates that survive NMS)')
     count = len(args.arch) + len(args.configs)
     if args.reference is not None and not 0 <= args.reference < count:
         parser.error(f'--reference {args.reference}: choose 0..{count - 1} '
@@ -153,7 +160,7 @@ def run_benchmark(args, device):
     return measure(subjects, args.parts, args.paths, args.shape,
                    args.threads or [None], device, args.batch_size,
                    args.warmup, args.repeats, args.seed, reference,
-                   args.candidates, args.calib_images, args.compile)
+                   args.candidates, args.calib_images, args.compile, args.masks)
 
 
 def run(args):

@@ -6,6 +6,11 @@ count: two models with the same ``test_cfg`` can differ twofold in
 post-processing (docs/benchmarks.md). Setting each model's ``score_thr``
 just below its K-th best score on the timed image gives every model the
 same K candidates for decoding and NMS (more where scores tie).
+
+RTMDet-Ins then computes one mask per final detection (dynamic
+convolutions on the stride-8 prototypes, the resize to the image), so its
+time also follows how many detections survive NMS: :func:`set_mask_count`
+gives every instance-segmentation model the same number.
 """
 import torch
 
@@ -56,3 +61,30 @@ def set_candidate_count(model, inputs, candidates):
         threshold = torch.nextafter(last, last.new_tensor(-1.))
     model.bbox_head.test_cfg.score_thr = float(threshold)
     return float(threshold), int((scores > threshold).sum())
+
+
+def has_instance_masks(model):
+    """Whether ``model``'s dense head also predicts one mask per detection
+    (RTMDet-Ins: its ``test_cfg`` has ``mask_thr_binary``)."""
+    return has_dense_head(model) and \
+        'mask_thr_binary' in (model.bbox_head.test_cfg or {})
+
+
+def set_mask_count(model, inputs, data_samples, masks):
+    """Set ``model``'s ``bbox_head.test_cfg.max_per_img`` to ``masks`` (in
+    place) and check that ``model.predict`` then keeps exactly that many
+    instances on ``inputs`` (one preprocessed batch).
+
+    Raises:
+        ConfigError: Fewer detections survive NMS: give the model more
+            candidates or ask for fewer masks.
+    """
+    model.bbox_head.test_cfg.max_per_img = masks
+    with torch.no_grad():
+        results = model.predict(inputs, data_samples)
+    found = min(len(result.pred_instances) for result in results)
+    if found < masks:
+        raise ConfigError(
+            f'{type(model.backbone).__name__} keeps {found} detections after NMS, '
+            f'fewer than the {masks} masks asked for: give it more candidates')
+    return found

@@ -15,7 +15,12 @@ import tempfile
 import torch
 
 from mmevit.errors import ConfigError
-from mmevit.tools.benchmark.fair_load import has_dense_head, set_candidate_count
+from mmevit.tools.benchmark.fair_load import (
+    has_dense_head,
+    has_instance_masks,
+    set_candidate_count,
+    set_mask_count,
+)
 from mmevit.tools.benchmark.flops import count_flops, count_parameters
 from mmevit.tools.benchmark.input_checks import (
     check_fits,
@@ -40,20 +45,27 @@ def torch_threads(threads):
         torch.set_num_threads(before)
 
 
-def set_candidates(subjects, x, candidates):
+def set_candidates(subjects, x, candidates, masks=None):
     """Give every dense detector among ``subjects`` the same post-processing
-    load on ``x`` (:func:`set_candidate_count`); print what each got.
+    load on ``x`` (:func:`set_candidate_count`) and, with ``masks``, every
+    instance-segmentation head that many masks (:func:`set_mask_count`);
+    print what each got.
 
     Returns:
-        dict[str, tuple[float, int]]: Threshold and candidates by subject.
+        dict[str, dict]: ``score_thr``, ``candidates`` (and ``masks``) by
+        subject.
     """
     loads = {}
     for subject in subjects:
         if subject.task and has_dense_head(subject.model):
-            loads[subject.name] = set_candidate_count(subject.model, x[:1],
-                                                      candidates)
-            print(f'{subject.name}: score_thr {loads[subject.name][0]:.6g} '
-                  f'leaves {loads[subject.name][1]} candidates')
+            load = dict(zip(('score_thr', 'candidates'), set_candidate_count(
+                subject.model, x[:1], candidates)))
+            if masks and has_instance_masks(subject.model):
+                load['masks'] = set_mask_count(subject.model, x[:1],
+                                               subject.samples(x[:1]), masks)
+            loads[subject.name] = load
+            print(f'{subject.name}: ' + ', '.join(
+                f'{key} {value:.6g}' for key, value in load.items()))
         elif subject.task:
             print(f'{subject.name}: no dense bbox_head, timed with its '
                   'test_cfg')
@@ -91,7 +103,7 @@ def _ratios(rows, reference):
 
 def measure(subjects, parts, paths, shapes, threads=(None, ), device='cpu',
             batch_size=1, warmup=3, repeats=10, seed=0, reference=None,
-            candidates=None, calib_images=2, use_compile=False):
+            candidates=None, calib_images=2, use_compile=False, masks=None):
     """Time every subject's parts on every path, side by side.
 
     Args:
@@ -117,6 +129,9 @@ def measure(subjects, parts, paths, shapes, threads=(None, ), device='cpu',
             Defaults to 2.
         use_compile (bool): Wrap the eager callables in ``torch.compile``.
             Defaults to False.
+        masks (int, optional): With ``candidates``, give every
+            instance-segmentation model (RTMDet-Ins) this many final
+            detections, each with its mask. Defaults to None.
 
     Returns:
         list[dict]: One row per subject, part, path, thread count and size.
@@ -128,8 +143,8 @@ def measure(subjects, parts, paths, shapes, threads=(None, ), device='cpu',
             gen = torch.Generator().manual_seed(seed)
             x = torch.randn(batch_size, 3, height, width,
                             generator=gen).to(device)
-            loads = set_candidates(subjects, x, candidates) if candidates \
-                else {}
+            loads = set_candidates(subjects, x, candidates, masks) \
+                if candidates else {}
             info = _row_info(subjects, parts, x, loads)
             for count in threads:
                 with torch_threads(count):
@@ -152,8 +167,7 @@ def _row_info(subjects, parts, x, loads):
                 gflop=flops * len(x) / 1e9,
                 params_m=count_parameters(subject.module(part)) / 1e6)
             if subject.name in loads and part == 'model':
-                info[(subject.name, part)].update(
-                    zip(('score_thr', 'candidates'), loads[subject.name]))
+                info[(subject.name, part)].update(loads[subject.name])
     return info
 
 

@@ -116,8 +116,8 @@ class Subject:
         return {
             'backbone': model.backbone,
             'backbone+neck': model.extract_feat,
-            'network': lambda x: model(x, self._samples(x), mode='tensor'),
-            'model': lambda x: model.predict(x, self._samples(x)),
+            'network': lambda x: model(x, self.samples(x), mode='tensor'),
+            'model': lambda x: model.predict(x, self.samples(x)),
         }[part]
 
     def features(self, part):
@@ -154,7 +154,7 @@ class Subject:
                 return lambda: fn(x)
             # a copy of the model as it is now (score_thr included)
             bf16 = autocast_network(copy.deepcopy(self.model), 'bf16')
-            samples = self._samples(x)
+            samples = self.samples(x)
             return lambda: bf16.predict(x, samples)
         if x.device.type != 'cpu':
             raise ConfigError(f'{path} runs on the CPU; drop it or use '
@@ -162,7 +162,8 @@ class Subject:
         file = self._file(part, path, x, work_dir, calib_images, seed)
         return self._onnx_callable(part, file, x, threads)
 
-    def _samples(self, x):
+    def samples(self, x):
+        """Meta information of the images of ``x`` for ``predict``."""
         return data_samples(self.task, *x.shape[2:], len(x))
 
     def _file(self, part, path, x, work_dir, calib_images, seed):
@@ -224,7 +225,7 @@ class Subject:
         from mmevit.deploy.runtime import OnnxSession, init_onnx_model
         onnx_model = init_onnx_model(self.cfg, file)
         onnx_model.session = OnnxSession(file, self.task, threads)
-        samples = self._samples(x)
+        samples = self.samples(x)
         return lambda: onnx_model.predict(x, samples)
 
 
