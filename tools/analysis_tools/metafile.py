@@ -109,6 +109,10 @@ def architecture(cfg):
 
 
 def complexity(path, shape):
+    """Parameters and multiply-adds of ``path``'s model at ``shape``. Seeded:
+    a two-stage detector's count follows how many proposals its random
+    weights keep."""
+    torch.manual_seed(0)
     _, task, model = build_model(path)
     counts = count_flops(
         lambda x: model._forward(x, data_samples(task, *x.shape[2:], len(x))),
