@@ -14,15 +14,9 @@ WORK=${DEMO_WORK_DIR:-work_dirs/demo}
 EPOCHS=${DEMO_EPOCHS:-14}
 CONFIG=configs/toy/retinanet_efficientvit_m0_toy.py
 # The demo's recipe, on top of the toy config (its tests and benchmarks keep
-# 320x256 and batch 8): images resized to fit 224x176 (an iteration costs
-# about 70 % of a 320x256 one), batch 4 (twice the updates per epoch), 50
-# warm-up iterations, 14 epochs. Intel Xeon 2-core VM shared with another
-# job, one OpenMP thread, 2026-12-07: training (validation included) took
-# 8.9 minutes for bbox AP50 0.901 (mAP 0.704), and the picture of
-# val/000002.jpg names its two triangles and its square right. The toy
-# config's own recipe for 6 epochs takes about 6 minutes for AP50 0.499;
-# this recipe for 10 epochs (DEMO_EPOCHS=10) 6.8 minutes for AP50 0.842, but
-# its picture still calls the triangles "square".
+# 320x256 and batch 8): images resized to fit 224x176, batch 4 (twice the
+# updates per epoch), 50 warm-up iterations, 14 epochs; measured results in
+# docs/get_started.md.
 SCALE='(224,176)'
 SHAPE=176x224
 RECIPE=(train_dataloader.batch_size=4 auto_scale_lr.base_batch_size=4
@@ -36,7 +30,7 @@ if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     "$PY" tools/data/make_toy_data.py coco "$DATA" --num-train 400 --num-val 100
 fi
 
-echo "==> training $CONFIG for $EPOCHS epochs on CPU at $SCALE (about 40 s each on one thread)"
+echo "==> training $CONFIG for $EPOCHS epochs on CPU at $SCALE (about 30 s each on 2 cores)"
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK" --cfg-options \
     train_cfg.max_epochs="$EPOCHS" train_cfg.val_interval="$EPOCHS" \
     param_scheduler.1.T_max="$EPOCHS" param_scheduler.1.end="$EPOCHS" "${RECIPE[@]}"

@@ -72,11 +72,15 @@ SHELL_SKIPPED = {'done', 'fi', 'wait'}
 
 
 def expand_braces(token):
-    """``a{0,1}b`` -> ``['a0b', 'a1b']``, as the shell expands it."""
-    match = re.match(r'^(.*?)\{([^{}]*,[^{}]*)\}(.*)$', token)
+    """``a{0,1}b`` and ``a{0..1}b`` -> ``['a0b', 'a1b']``, as the shell
+    expands them."""
+    match = re.match(r'^(.*?)\{([^{}]*,[^{}]*|\d+\.\.\d+)\}(.*)$', token)
     if not match:
         return [token]
     head, options, tail = match.groups()
+    if '..' in options:
+        first, last = map(int, options.split('..'))
+        options = ','.join(map(str, range(first, last + 1)))
     return [word for option in options.split(',')
             for word in expand_braces(head + option + tail)]
 
