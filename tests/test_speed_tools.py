@@ -160,3 +160,13 @@ def test_benchmark_bad_options_are_named(args, message, capsys):
         benchmark.parse_args(args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_gflop_plot_joins_the_variants_of_one_family_and_names_points_short():
+    from mmevit.tools.benchmark.table import model_family, short_name
+    assert model_family('rtmdet_efficientvit_m3_coco') == \
+        model_family('rtmdet_efficientvit_m0_coco') == 'rtmdet_efficientvit_m*_coco'
+    assert model_family('EfficientViT-M1') == 'EfficientViT-M*'
+    assert model_family('rtmdet_tiny_8xb32-300e_coco') == 'rtmdet_tiny_8xb32-300e_coco'
+    assert [short_name(m) for m in ('rtmdet_efficientvit_m3_coco', 'EfficientViT-M1',
+                                    'rtmdet_tiny_8xb32-300e_coco')] == ['M3', 'M1', 'rtmdet_tiny']

@@ -3,6 +3,7 @@ of their rows, with the machine they ran on."""
 import datetime
 import json
 import platform
+import re
 import sys
 
 import torch
@@ -122,9 +123,27 @@ def plot_latency_vs_size(rows, path, title):
                'median latency (ms)')
 
 
+#: An EfficientViT variant in a model's name (config or arch).
+VARIANT = re.compile(r'(?i)(efficientvit[_-])(m\d)')
+
+
+def model_family(model):
+    """The models one line joins: the EfficientViT variants of one config
+    family (``rtmdet_efficientvit_m*_coco``); any other model alone."""
+    return VARIANT.sub(lambda m: m.group(1) + m.group(2)[0] + '*', model)
+
+
+def short_name(model):
+    """A point's label: the variant (``M0``) or the config without its
+    schedule (``rtmdet_tiny``)."""
+    variant = VARIANT.search(model)
+    return variant.group(2).upper() if variant else re.sub(r'_\d+xb\d+.*$', '', model)
+
+
 def plot_latency_vs_gflop(rows, path, title):
-    """One line per path and thread count through the models of one input
-    size: median latency (ms) against the model's GFLOP, each point named.
+    """Median latency (ms) against the model's GFLOP at one input size: one
+    line per model family (:func:`model_family`), path and thread count,
+    single models as points, each point named (:func:`short_name`).
 
     Args:
         rows (list[dict]): Benchmark rows (``model``, ``path``, ``threads``,
@@ -133,15 +152,16 @@ def plot_latency_vs_gflop(rows, path, title):
         title (str): Figure title (say the machine and the size).
     """
     fig, ax = _new_plot()
-    series = dict.fromkeys((r['path'], r['threads']) for r in rows)
-    for path_name, threads in series:
+    series = dict.fromkeys((model_family(r['model']), r['path'], r['threads']) for r in rows)
+    for family, path_name, threads in series:
         points = sorted((r['gflop'], r['latency_ms'], r['model']) for r in rows
-                        if (r['path'], r['threads']) == (path_name, threads))
+                        if (model_family(r['model']), r['path'], r['threads'])
+                        == (family, path_name, threads))
         ax.plot([p[0] for p in points], [p[1] for p in points], marker='o',
-                label=f'{path_name}, {threads} thread(s)')
-    for gflop, ms, model in {(r['gflop'], r['latency_ms'], r['model'])
-                             for r in rows if r['path'] == rows[0]['path']}:
-        ax.annotate(model, (gflop, ms), fontsize=7, xytext=(4, 4),
-                    textcoords='offset points')
+                linestyle='-' if len(points) > 1 else 'none',
+                label=f'{family}, {path_name}, {threads} thread(s)')
+        for gflop, ms, model in points:
+            ax.annotate(short_name(model), (gflop, ms), fontsize=8, xytext=(4, 4),
+                        textcoords='offset points')
     _save_plot(fig, ax, path, title, 'GFLOP of the network (multiply-add = 2)',
                'median latency, whole model (ms)')
