@@ -116,20 +116,21 @@ def test_short_toy_training_lowers_the_loss(toy_coco, tmp_path):
     # RTMDet's targets follow its predictions (dynamic soft labels, IoU-scaled
     # classification targets), so its loss rises over the first iterations
     # of a from-scratch run before it falls: compare the loss over the same
-    # 8 training images (160 px, batch 2) after 10 and after 60 iterations.
+    # 8 training images (128 px, batch 2) after 10 and after 30 iterations
+    # (seeded: 0.66 of it on torch 2.13, 0.64 on torch 2.1, Intel Xeon).
     cfg = Config.fromfile(M0_TOY)
     cfg.merge_from_dict(toy_options(toy_coco))
     for step in cfg.train_dataloader.dataset.pipeline:
         if step.type in ('Resize', 'Pad'):
             step.update({'scale' if step.type == 'Resize' else 'size':
-                         (160, 160)})
-    # Seeded: unseeded runs ended at 0.79-0.94 of the loss at iteration 10,
-    # too close to any fixed threshold to be a stable test.
-    short_seeded_run(cfg, 60, tmp_path)
+                         (128, 128)})
+    # Seeded: unseeded runs (160 px, 60 iterations) ended at 0.79-0.94 of
+    # the loss at iteration 10, too close to any fixed threshold.
+    short_seeded_run(cfg, 30, tmp_path)
     runner = Runner.from_cfg(cfg)
     training_set = list(runner.train_dataloader)
     assert len(training_set) == 4  # 8 images, batch 2
-    assert training_set[0]['inputs'][0].shape[1:] == (160, 160)
+    assert training_set[0]['inputs'][0].shape[1:] == (128, 128)
     recorder = TrainingSetLossAt(training_set, 10)
     runner.register_hook(recorder)
     runner.train()
