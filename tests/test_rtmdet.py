@@ -63,23 +63,37 @@ def without_scope(node):
     return node
 
 
-def test_only_backbone_dependent_settings_differ_from_mmdet_rtmdet():
-    ours = without_scope(Config.fromfile(RTMDET_CONFIGS[0]).to_dict())
-    base = without_scope(Config.fromfile(osp.join(
-        osp.dirname(mmdet.__file__), '.mim',
-        'configs/rtmdet/rtmdet_tiny_8xb32-300e_coco.py')).to_dict())
+def mmdet_rtmdet_config(name):
+    """mmdet's own ``configs/rtmdet/NAME`` as installed."""
+    return Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim',
+                                    'configs', 'rtmdet', name))
+
+
+def assert_only_backbone_settings_differ(ours, base, keys=()):
+    """``ours`` keeps ``base``'s (mmdet recipe's) head, train and test
+    settings, data, schedule, hooks and optimizer, and the top-level
+    ``keys``; it adds no decay on the attention bias tables and
+    auto_scale_lr at the recipe's total batch (8 GPUs x 32; the base keeps
+    schedule_1x's 16). Returns both as plain data."""
+    ours, base = without_scope(ours.to_dict()), without_scope(base.to_dict())
     for key in ('bbox_head', 'train_cfg', 'test_cfg'):
         assert ours['model'][key] == base['model'][key], key
     for key in ('train_dataloader', 'val_dataloader', 'train_cfg',
-                'param_scheduler', 'custom_hooks'):
+                'param_scheduler', 'custom_hooks', *keys):
         assert ours[key] == base[key], key
-    # the recipe's own total batch (the base keeps schedule_1x's 16)
     assert ours['auto_scale_lr'] == dict(enable=False, base_batch_size=8 * 32)
     ours_optim, base_optim = ours['optim_wrapper'], base['optim_wrapper']
     assert ours_optim['optimizer'] == base_optim['optimizer']
     custom_keys = ours_optim['paramwise_cfg'].pop('custom_keys')
     assert ours_optim['paramwise_cfg'] == base_optim['paramwise_cfg']
     assert custom_keys == {'attention_biases': dict(decay_mult=0.)}
+    return ours, base
+
+
+def test_only_backbone_dependent_settings_differ_from_mmdet_rtmdet():
+    assert_only_backbone_settings_differ(
+        Config.fromfile(RTMDET_CONFIGS[0]),
+        mmdet_rtmdet_config('rtmdet_tiny_8xb32-300e_coco.py'))
 
 
 

@@ -3,19 +3,21 @@ small): strides and widths, the recipe, a short toy training with masks."""
 import glob
 import os.path as osp
 
-import mmdet
 import pytest
 import torch
-from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmevit.models import EfficientViT
-from mmevit.tools import replace_sync_bn
 from tests.detection_data import fake_batch, mean_loss, short_seeded_run, toy_options
-from tests.helpers import ROOT, run_tool
-from tests.test_rtmdet import TrainingSetLossAt, without_scope
+from tests.helpers import ROOT, load_tool, run_tool
+from tests.test_rtmdet import (
+    TrainingSetLossAt,
+    assert_only_backbone_settings_differ,
+    build,
+    mmdet_rtmdet_config,
+)
 
 INS_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'rtmdet-ins_efficientvit_m*_coco.py')))
 INS_TOY = osp.join(ROOT, 'configs/toy/rtmdet-ins_efficientvit_m0_toy.py')
@@ -26,16 +28,8 @@ RECIPES = {'m0': 'tiny', 'm1': 'tiny', 'm2': 'tiny', 'm3': 's', 'm4': 's', 'm5':
 register_all_modules(init_default_scope=True)
 
 
-def build(path, **options):
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict(options)
-    replace_sync_bn(cfg.model)
-    return cfg, MODELS.build(cfg.model)
-
-
 def mmdet_config(recipe):
-    return Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'rtmdet',
-                                    f'rtmdet-ins_{recipe}_8xb32-300e_coco.py'))
+    return mmdet_rtmdet_config(f'rtmdet-ins_{recipe}_8xb32-300e_coco.py')
 
 
 def test_one_config_per_arch():
@@ -62,21 +56,10 @@ def test_neck_gives_the_head_its_strides_widths_and_prototypes(path):
 
 @pytest.mark.parametrize('arch', ['m0', 'm3'])
 def test_only_backbone_dependent_settings_differ_from_mmdet_rtmdet_ins(arch):
-    ours = without_scope(Config.fromfile(osp.join(
-        ROOT, f'configs/rtmdet-ins_efficientvit_{arch}_coco.py')).to_dict())
-    base = without_scope(mmdet_config(RECIPES[arch]).to_dict())
-    for key in ('bbox_head', 'train_cfg', 'test_cfg'):
-        assert ours['model'][key] == base['model'][key], key
+    ours, _ = assert_only_backbone_settings_differ(
+        Config.fromfile(osp.join(ROOT, f'configs/rtmdet-ins_efficientvit_{arch}_coco.py')),
+        mmdet_config(RECIPES[arch]), keys=('val_evaluator', ))
     assert ours['model']['test_cfg']['mask_thr_binary'] == 0.5
-    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator', 'train_cfg',
-                'param_scheduler', 'custom_hooks'):
-        assert ours[key] == base[key], key
-    assert ours['auto_scale_lr'] == dict(enable=False, base_batch_size=8 * 32)
-    ours_optim, base_optim = ours['optim_wrapper'], base['optim_wrapper']
-    assert ours_optim['optimizer'] == base_optim['optimizer']
-    custom_keys = ours_optim['paramwise_cfg'].pop('custom_keys')
-    assert ours_optim['paramwise_cfg'] == base_optim['paramwise_cfg']
-    assert custom_keys == {'attention_biases': dict(decay_mult=0.)}
 
 
 @pytest.mark.parametrize('path', [INS_TOY, TINY_INS_TOY], ids=osp.basename)
@@ -124,9 +107,13 @@ def test_benchmark_gives_every_instance_model_the_same_candidates_and_masks(tmp_
     rows = json.loads(out.read_text())['rows']
     assert len(rows) == 2
     assert all(row['candidates'] >= 300 and row['masks'] == 7 for row in rows)
-    failed = run_tool('tools/analysis_tools/benchmark.py', INS_TOY,
-                      '--masks', '7', check=False)
-    assert failed.returncode == 2 and '--masks needs --candidates' in failed.stderr
+
+
+def test_benchmark_masks_without_candidates_is_one_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('analysis_tools/benchmark').parse_args([INS_TOY, '--masks', '7'])
+    assert exit_info.value.code == 2
+    assert '--masks needs --candidates' in capsys.readouterr().err
 
 
 def test_set_mask_count_gives_every_model_the_same_masks():

@@ -83,8 +83,8 @@ def onnx_model_cfg(cfg, task, onnx_file, providers=None):
     # names a wrong file now
     session = OnnxSession(onnx_file, task, providers=providers)
     check_num_classes(session, cfg, task, onnx_file)
-    getattr(importlib.import_module(__package__), TASK_MODELS[task])
-    model = dict(type=TASK_MODELS[task],
+    model_type = getattr(importlib.import_module(__package__), TASK_MODELS[task])
+    model = dict(type=model_type.__name__,
                  onnx_file=onnx_file, providers=providers,
                  data_preprocessor=cfg.model.get('data_preprocessor'))
     if task == 'mmdet':
